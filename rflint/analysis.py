@@ -1,0 +1,95 @@
+"""The Python API: ``rflint.analyze(model_or_factory, input_res=224)``.
+
+Pipeline: build (meta device) -> capture (torch.fx) -> receptive fields -> Result.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import Counter
+import os
+from typing import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from . import receptive_field as rf
+from .build import build
+from .capture import capture, input_spec
+from .result import Layer, Result, as_resolution
+
+LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
+
+
+def analyze(
+    model_or_factory: nn.Module | Callable[[], nn.Module],
+    input_res: int | Sequence[int] = 224,
+    *,
+    name: str | None = None,
+    analyzed_files: Iterable[str] | None = None,
+) -> Result:
+    """Compute the receptive fields of every layer of a model.
+
+    A factory is built with its parameters on the meta device, so no memory is spent and
+    no real forward pass runs; construction sites are recorded in ``analyzed_files``
+    (default: the file that defines the factory).
+    """
+    build_mode = "given"
+    sites: dict = {}
+    if isinstance(model_or_factory, nn.Module):
+        model = model_or_factory
+    else:
+        if analyzed_files is None:
+            analyzed_files = _defining_file(model_or_factory)
+        built = build(model_or_factory, analyzed_files)
+        model, build_mode, sites = built.model, built.mode, built.sites
+    channels, ndim = input_spec(model)
+    res = as_resolution(input_res, ndim)
+    model = model.to("meta") if build_mode == "cpu" else model
+    captured = capture(model, res, channels)
+    fields = rf.propagate(
+        [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
+    )
+    layers: list[Layer] = []
+    for node, f in zip(captured.nodes, fields):
+        if node.kind not in LAYER_KINDS or (node.kind == "linear" and not f.bounded):
+            continue
+        layers.append(
+            Layer(
+                name=node.name,
+                op_type=node.op_type,
+                kind=node.kind,
+                kernel=node.op.kernel,
+                stride=node.op.stride,
+                dilation=node.op.dilation,
+                r_min=rf.pixels(f.r_min) if f.bounded else None,
+                r_max=rf.pixels(f.r_max) if f.bounded else None,
+                r_in_min=rf.pixels(f.r_in_min) if f.r_in_min is not None else None,
+                jump=f.jump_min,
+                called_at=node.called_at,
+                constructed_at=sites.get(node.module_path, ()),
+                stride_literals=node.stride_literals,
+                kernel_literals=node.kernel_literals,
+            )
+        )
+    layer_index = [i for i, n in enumerate(captured.nodes) if n.kind in LAYER_KINDS]
+    i_min, i_max = rf.input_limits(fields, layer_index, ndim)
+    # Unknown ops matter only where a bounded field flows through them.
+    neutral = dict(Counter(n.op_type for n, f in zip(captured.nodes, fields) if n.kind == "unknown" and f.bounded))
+    return Result(
+        name=name or getattr(model_or_factory, "__name__", type(model).__name__),
+        input_res=res,
+        layers=layers,
+        i_min=i_min,
+        i_max=i_max,
+        neutral_ops=neutral,
+        capture="fx",
+        build=build_mode,
+    )
+
+
+def _defining_file(factory) -> list[str]:
+    try:
+        return [os.path.abspath(inspect.getsourcefile(factory))]
+    except TypeError:
+        return []

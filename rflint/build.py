@@ -1,0 +1,133 @@
+"""Stage 3: build a model at no memory cost and remember where each layer was constructed.
+
+Parameters and buffers go to the meta device as they are registered (the approach of
+accelerate's ``init_empty_weights``), so constructors that compute with ordinary tensors
+(torchvision's RegNets call ``.item()``) still work, while a 2-billion-parameter net
+allocates nothing. Only when that fails is the model built for real on the CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import linecache
+import sys
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Site:
+    """A span of source: 1-based line and 1-based character column (like ruff)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass
+class Built:
+    model: nn.Module
+    mode: str  # "meta" (parameters on the meta device) or "cpu" (real fallback)
+    sites: dict[str, tuple[Site, ...]]  # module path -> construction frames in analyzed files, innermost first
+
+
+@contextlib.contextmanager
+def parameters_on_meta() -> Iterator[None]:
+    """Move every parameter and buffer to the meta device the moment it is registered."""
+    register_parameter = nn.Module.register_parameter
+    register_buffer = nn.Module.register_buffer
+
+    def meta_parameter(module, name, param):
+        register_parameter(module, name, param)
+        if param is not None and param.device.type != "meta":
+            kind = type(param)
+            module._parameters[name] = kind(param.to("meta"), requires_grad=param.requires_grad)
+
+    def meta_buffer(module, name, tensor, persistent=True):
+        if tensor is not None:
+            tensor = tensor.to("meta")
+        register_buffer(module, name, tensor, persistent=persistent)
+
+    nn.Module.register_parameter = meta_parameter
+    nn.Module.register_buffer = meta_buffer
+    try:
+        yield
+    finally:
+        nn.Module.register_parameter = register_parameter
+        nn.Module.register_buffer = register_buffer
+
+
+def _char_column(file: str, line: int, byte_col: int | None) -> int:
+    """Frame positions count UTF-8 bytes; diagnostics count characters (1-based)."""
+    if byte_col is None:
+        return 1
+    text = linecache.getline(file, line).encode()
+    return len(text[:byte_col].decode(errors="ignore")) + 1
+
+
+def _frame_site(frame) -> Site:
+    code = frame.f_code
+    line, end_line, col, end_col = frame.f_lineno, None, None, None
+    if hasattr(code, "co_positions") and frame.f_lasti >= 0:  # Python >= 3.11
+        line, end_line, col, end_col = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None))
+        line = line or frame.f_lineno
+    end_line = end_line or line
+    file = code.co_filename
+    return Site(file, line, _char_column(file, line, col), end_line, _char_column(file, end_line, end_col))
+
+
+@contextlib.contextmanager
+def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Module, tuple[Site, ...]]]]:
+    """Record, for each module built, the frames of its construction call in analyzed files.
+
+    The call site is the first frame outside the module's own constructors; from there
+    outward, frames in analyzed files are kept (innermost first), so a conv built inside a
+    library helper still points at the line of the model file that asked for it.
+    """
+    records: dict[int, tuple[nn.Module, tuple[Site, ...]]] = {}
+    module_init = nn.Module.__init__
+
+    def recording_init(self, *args, **kwargs):
+        module_init(self, *args, **kwargs)
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_locals.get("self") is self:
+            frame = frame.f_back
+        sites = []
+        while frame is not None:
+            if frame.f_code.co_filename in analyzed:
+                sites.append(_frame_site(frame))
+            frame = frame.f_back
+        records[id(self)] = (self, tuple(sites))
+
+    nn.Module.__init__ = recording_init
+    try:
+        yield records
+    finally:
+        nn.Module.__init__ = module_init
+
+
+def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Built:
+    """Call ``factory`` with parameters on meta; fall back to a real CPU build if that fails."""
+    analyzed = frozenset(analyzed)
+    try:
+        with recording_sites(analyzed) as records, parameters_on_meta():
+            model = factory()
+        mode = "meta"
+    except Exception:
+        with recording_sites(analyzed) as records:
+            model = factory()
+        mode = "cpu"
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    sites = {
+        path: records[id(module)][1]
+        for path, module in model.named_modules(remove_duplicate=False)
+        if id(module) in records and records[id(module)][1]
+    }
+    return Built(model.eval(), mode, sites)

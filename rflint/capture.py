@@ -1,0 +1,363 @@
+"""Stage 4: capture a model as a DAG of receptive-field ops.
+
+torch.fx traces through custom blocks down to the layers that matter (convs, pooling,
+resampling) and sees functional calls in ``forward``. An fx Interpreter then runs the graph
+once on meta tensors at the input resolution: that gives every tensor's shape (to read
+functional kernels, upsampling factors and which reshapes flatten space) and proves the
+model runs at that resolution. Each node becomes a ``receptive_field.Node``.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+
+from . import receptive_field as rf
+from .literals import origin_of
+from .result import Site
+
+POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+         nn.LPPool1d, nn.LPPool2d)
+ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+LEAF_TYPES = (_ConvNd, *POOLS, *ADAPTIVE, nn.Upsample, nn.Linear, nn.Flatten, nn.Unflatten,
+              nn.MultiheadAttention, nn.PixelShuffle, nn.PixelUnshuffle)
+
+CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
+CONV_TRANSPOSE_FUNCTIONS = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
+MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
+                      torch.max_pool3d, F.max_pool1d_with_indices, F.max_pool2d_with_indices,
+                      F.max_pool3d_with_indices}
+AVG_POOL_FUNCTIONS = {F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d}
+LP_POOL_FUNCTIONS = {F.lp_pool1d, F.lp_pool2d}
+ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+                      F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
+                      torch.adaptive_avg_pool1d, torch.adaptive_max_pool1d}
+RESAMPLE_FUNCTIONS = {F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear}
+RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as", "squeeze", "unsqueeze"}
+REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
+              "nanmean", "nansum", "median", "all", "any", "var_mean", "std_mean", "argmax", "argmin"}
+ATTENTION = re.compile(r"attention|attn", re.IGNORECASE)
+# Ops known to mix no spatial positions: they are neutral and not worth reporting.
+POINTWISE = {
+    "add", "sub", "mul", "truediv", "div", "floordiv", "neg", "pow", "matmul", "iadd", "imul",
+    "cat", "concat", "stack", "chunk", "split", "tensor_split", "unbind", "getitem", "getattr",
+    "size", "dim", "contiguous", "clone", "detach", "to", "type", "float", "half", "double",
+    "permute", "transpose", "swapaxes", "expand", "expand_as", "repeat", "sigmoid", "tanh",
+    "relu", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "mish", "softplus", "elu",
+    "leaky_relu", "hardtanh", "clamp", "clamp_min", "clamp_max", "clip", "abs", "exp", "log",
+    "sqrt", "rsqrt", "reciprocal", "softmax", "log_softmax", "sigmoid_", "relu_", "mul_", "add_",
+    "div_", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout", "dropout2d",
+    "drop_path", "stochastic_depth", "_assert", "pad", "linear", "normalize", "channel_shuffle", "where", "masked_fill",
+    "square", "sign", "erf", "tanh_", "hardswish_", "zeros_like", "ones_like", "roll",
+    "eq", "ne", "lt", "gt", "le", "ge", "and_", "or_", "rms_norm",
+}
+
+
+@dataclass
+class CapturedNode:
+    name: str
+    op_type: str
+    kind: str  # input, constant, conv, conv_transpose, pool, resample, linear, global, neutral, unknown
+    inputs: tuple[int, ...]
+    op: Any = rf.NEUTRAL
+    module_path: str | None = None
+    called_at: Site | None = None
+    stride_literals: tuple[Site | None, ...] = ()
+    kernel_literals: tuple[Site | None, ...] = ()
+
+
+@dataclass
+class Captured:
+    nodes: list[CapturedNode]
+    ndim: int
+    output_shape: Any = None
+
+
+class LayerTracer(fx.Tracer):
+    """Traces through custom blocks; stops at layers whose spatial behaviour rflint knows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record_stack_traces = True
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if isinstance(m, LEAF_TYPES):
+            return True
+        return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
+
+
+def trace(model: nn.Module) -> fx.GraphModule:
+    tracer = LayerTracer()
+    graph = tracer.trace(model)
+    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+
+
+def _per_axis(value, ndim: int) -> tuple:
+    if isinstance(value, (tuple, list)):
+        if len(value) == 1:
+            return tuple(value) * ndim
+        return tuple(value)[-ndim:]
+    return (value,) * ndim
+
+
+def _literal_sites(values: Sequence) -> tuple[Site | None, ...]:
+    return tuple(_site(origin_of(v)) for v in values)
+
+
+def _site(origin) -> Site | None:
+    return None if origin is None else Site(origin.file, origin.line, origin.column, origin.end_line, origin.end_column)
+
+
+def _window(kernel, stride, dilation, ndim, transposed=False) -> rf.Window:
+    return rf.Window(
+        kernel=tuple(int(k) for k in _per_axis(kernel, ndim)),
+        stride=tuple(Fraction(int(s)) for s in _per_axis(stride, ndim)),
+        dilation=tuple(int(d) for d in _per_axis(dilation, ndim)),
+        transposed=transposed,
+    )
+
+
+def _arg(args, kwargs, index, name, default=None):
+    if name in kwargs:
+        return kwargs[name]
+    return args[index] if len(args) > index else default
+
+
+def _spatial(shape, ndim) -> tuple[int, ...] | None:
+    return tuple(shape[-ndim:]) if shape is not None and len(shape) >= ndim + 1 else None
+
+
+def _keeps_space(in_shape, out_shape, ndim: int) -> bool:
+    """True if every spatial axis of the input survives the reshape unchanged.
+
+    An axis survives when some output axis has the same size and the same number of
+    elements before it (channel shuffle keeps H and W; ViT's ``flatten(2)`` does not).
+    """
+    if in_shape is None or out_shape is None:
+        return False
+    prefix_out = {}
+    total = 1
+    for i, size in enumerate(out_shape):
+        prefix_out[(total, size)] = i
+        total *= size
+    total, kept = 1, []
+    for i, size in enumerate(in_shape):
+        if i >= len(in_shape) - ndim:
+            kept.append((total, size) in prefix_out)
+        total *= size
+    return all(kept)
+
+
+def _shape(value):
+    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+
+def _first_tensor(args):
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            return a
+        if isinstance(a, (tuple, list)):
+            found = _first_tensor(a)
+            if found is not None:
+                return found
+    return None
+
+
+def _op_name(target) -> str:
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "__name__", None) or type(target).__name__
+    return name
+
+
+def classify_module(m: nn.Module, args, result, ndim):
+    """(kind, op, stride values, kernel values) for a leaf module."""
+    if isinstance(m, _ConvNd):
+        transposed = isinstance(m, _ConvTransposeNd)
+        window = _window(m.kernel_size, m.stride, m.dilation, ndim, transposed)
+        return ("conv_transpose" if transposed else "conv"), window, m.stride, m.kernel_size
+    if isinstance(m, POOLS):
+        stride = m.stride if m.stride is not None else m.kernel_size
+        window = _window(m.kernel_size, stride or m.kernel_size, getattr(m, "dilation", 1), ndim)
+        return "pool", window, _per_axis(stride, ndim), _per_axis(m.kernel_size, ndim)
+    if isinstance(m, (*ADAPTIVE, nn.MultiheadAttention)):
+        return "global", rf.GLOBAL, (), ()
+    if isinstance(m, nn.Upsample):
+        return _resample(args, result, ndim)
+    if isinstance(m, (nn.Flatten, nn.Unflatten)):
+        return _reshape(args, result, ndim)
+    if isinstance(m, nn.PixelShuffle):
+        return "resample", _upsample_window(m.upscale_factor, ndim), (), ()
+    if isinstance(m, nn.PixelUnshuffle):
+        return "pool", _window(m.downscale_factor, m.downscale_factor, 1, ndim), (), ()
+    if isinstance(m, nn.Linear):
+        return "linear", rf.Window((1,) * ndim, (Fraction(1),) * ndim, (1,) * ndim), (), ()
+    if type(m).__module__.startswith("torch.nn"):
+        return "neutral", rf.NEUTRAL, (), ()
+    return "unknown", rf.NEUTRAL, (), ()
+
+
+def _upsample_window(factor, ndim) -> rf.Window:
+    return rf.Window((1,) * ndim, tuple(Fraction(1, int(f)) for f in _per_axis(factor, ndim)), (1,) * ndim)
+
+
+def _resample(args, result, ndim):
+    before, after = _spatial(_shape(_first_tensor(args)), ndim), _spatial(_shape(result), ndim)
+    if before is None or after is None:
+        return "unknown", rf.NEUTRAL, (), ()
+    stride = tuple(Fraction(b, a) for b, a in zip(before, after))
+    return "resample", rf.Window((1,) * ndim, stride, (1,) * ndim), (), ()
+
+
+def _reshape(args, result, ndim):
+    if _keeps_space(_shape(_first_tensor(args)), _shape(result), ndim):
+        return "neutral", rf.NEUTRAL, (), ()
+    return "global", rf.GLOBAL, (), ()
+
+
+def _reduction(args, result, ndim):
+    """A reduction over a spatial axis sees the whole image (``x.mean((2, 3))``)."""
+    x = _first_tensor(args)
+    if x is None or not isinstance(result, torch.Tensor):
+        return "neutral", rf.NEUTRAL, (), ()
+    if _spatial(x.shape, ndim) == _spatial(result.shape, ndim) and x.dim() == result.dim():
+        return "neutral", rf.NEUTRAL, (), ()
+    return "global", rf.GLOBAL, (), ()
+
+
+def _getitem(args, result, ndim):
+    """Strided slicing of spatial axes (``x[..., ::2, ::2]``) subsamples like a 1x1 stride."""
+    x, index = args[0], args[1]
+    if not isinstance(x, torch.Tensor) or _spatial(x.shape, ndim) == _spatial(_shape(result), ndim):
+        return "neutral", rf.NEUTRAL, (), ()
+    index = index if isinstance(index, tuple) else (index,)
+    if Ellipsis in index:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (x.dim() - len(index) + 1) + index[at + 1:]
+    index = tuple(index) + (slice(None),) * (x.dim() - len(index))
+    if len(index) != x.dim() or not all(isinstance(i, slice) for i in index):
+        return "unknown", rf.NEUTRAL, (), ()
+    steps = tuple(i.step or 1 for i in index[-ndim:])
+    return "pool", _window(1, steps, 1, ndim), (), ()
+
+
+def classify_function(target, args, kwargs, result, ndim):
+    name = _op_name(target)
+    if target in CONV_FUNCTIONS or target in CONV_TRANSPOSE_FUNCTIONS:
+        transposed = target in CONV_TRANSPOSE_FUNCTIONS
+        weight = _arg(args, kwargs, 1, "weight")
+        stride = _arg(args, kwargs, 3, "stride", 1)
+        dilation = _arg(args, kwargs, 7 if transposed else 5, "dilation", 1)
+        kernel = tuple(weight.shape[2:])
+        window = _window(kernel, stride, dilation, ndim, transposed)
+        return ("conv_transpose" if transposed else "conv"), window, _per_axis(stride, ndim), ()
+    if target in MAX_POOL_FUNCTIONS or target in AVG_POOL_FUNCTIONS or target in LP_POOL_FUNCTIONS:
+        offset = 1 if target in LP_POOL_FUNCTIONS else 0
+        kernel = _arg(args, kwargs, 1 + offset, "kernel_size")
+        stride = _arg(args, kwargs, 2 + offset, "stride") or kernel
+        dilation = _arg(args, kwargs, 4, "dilation", 1) if target in MAX_POOL_FUNCTIONS else 1
+        return "pool", _window(kernel, stride, dilation, ndim), _per_axis(stride, ndim), _per_axis(kernel, ndim)
+    if target in ADAPTIVE_FUNCTIONS or ATTENTION.search(name):
+        return "global", rf.GLOBAL, (), ()
+    if target in RESAMPLE_FUNCTIONS:
+        return _resample(args, result, ndim)
+    if target in (F.pixel_shuffle, torch.pixel_shuffle):
+        return "resample", _upsample_window(_arg(args, kwargs, 1, "upscale_factor"), ndim), (), ()
+    if target in (F.pixel_unshuffle, torch.pixel_unshuffle):
+        factor = _arg(args, kwargs, 1, "downscale_factor")
+        return "pool", _window(factor, factor, 1, ndim), (), ()
+    if name in RESHAPES:
+        return _reshape(args, result, ndim)
+    if name in REDUCTIONS:
+        return _reduction(args, result, ndim)
+    if target is operator.getitem:
+        return _getitem(args, result, ndim)
+    if name.rstrip("_") in POINTWISE or name in POINTWISE or name.startswith("__"):
+        return "neutral", rf.NEUTRAL, (), ()
+    return "unknown", rf.NEUTRAL, (), ()
+
+
+_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
+
+
+def _call_site(node: fx.Node) -> Site | None:
+    """The innermost frame of the call in ``forward`` that created this fx node."""
+    frames = _FRAME.findall(node.stack_trace or "")
+    if not frames:
+        return None
+    file, line, _ = frames[-1]
+    return Site(file, int(line), 1, int(line), 1)
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph on meta tensors and classifies each node as it runs."""
+
+    def __init__(self, gm: fx.GraphModule, ndim: int):
+        super().__init__(gm)
+        self.ndim = ndim
+        self.index: dict[fx.Node, int] = {}
+        self.nodes: list[CapturedNode] = []
+        self.modules = dict(gm.named_modules())
+
+    def run_node(self, n: fx.Node):
+        args, kwargs = self.fetch_args_kwargs_from_env(n)
+        result = super().run_node(n)
+        if n.op == "output":
+            self.output = result
+            return result
+        inputs = tuple(self.index[i] for i in n.all_input_nodes if i in self.index)
+        if n.op == "placeholder":
+            captured = CapturedNode(n.name, "input", "input", (), rf.NEUTRAL)
+        elif n.op == "get_attr":
+            captured = CapturedNode(n.name, "constant", "constant", ())
+        else:
+            if n.op == "call_module":
+                module = self.modules[n.target]
+                kind, op, strides, kernels = classify_module(module, args, result, self.ndim)
+                op_type = type(module).__name__
+            else:
+                kind, op, strides, kernels = classify_function(n.target, args, kwargs, result, self.ndim)
+                op_type = _op_name(n.target)
+            captured = CapturedNode(
+                name=n.target if n.op == "call_module" else n.name,
+                op_type=op_type,
+                kind=kind,
+                inputs=inputs,
+                op=op,
+                module_path=n.target if n.op == "call_module" else None,
+                called_at=None if n.op == "call_module" else _call_site(n),
+                stride_literals=_literal_sites(strides),
+                kernel_literals=_literal_sites(kernels),
+            )
+        self.index[n] = len(self.nodes)
+        self.nodes.append(captured)
+        return result
+
+
+def input_spec(model: nn.Module) -> tuple[int, int]:
+    """(channels, spatial axes) the model expects, read off its first conv."""
+    for m in model.modules():
+        if isinstance(m, _ConvNd):
+            ndim = len(m.kernel_size)
+            return (m.out_channels if isinstance(m, _ConvTransposeNd) else m.in_channels), ndim
+    return 3, 2
+
+
+def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+    """Trace ``model`` with fx and run it once on a meta input of size ``input_res``."""
+    gm = trace(model)
+    ndim = len(input_res)
+    recorder = _Recorder(gm, ndim)
+    with torch.no_grad():
+        recorder.run(torch.empty(1, channels, *input_res, device="meta"))
+    return Captured(recorder.nodes, ndim, _shape(recorder.output))

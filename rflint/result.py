@@ -1,0 +1,105 @@
+"""The analysis result: plain data (no torch) so it can cross processes and the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Sequence
+
+from . import receptive_field as rf
+
+
+@dataclass(frozen=True)
+class Site:
+    """A span of source: 1-based line and 1-based character column (like ruff)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One op that moves receptive fields (conv, pooling, resampling, a bounded Linear).
+
+    ``constructed_at`` lists the frames of the module's construction in analyzed files,
+    innermost first; ``stride_literals``/``kernel_literals`` give, per axis, where the
+    literal that set the value was written (None when computed or not in an analyzed file).
+    """
+
+    name: str
+    op_type: str
+    kind: str
+    kernel: tuple[int, ...]
+    stride: tuple[Fraction, ...]
+    dilation: tuple[int, ...]
+    r_min: tuple[int, ...] | None
+    r_max: tuple[int, ...] | None
+    r_in_min: tuple[int, ...] | None
+    jump: tuple[Fraction, ...] | None
+    called_at: Site | None = None
+    constructed_at: tuple[Site, ...] = ()
+    stride_literals: tuple[Site | None, ...] = ()
+    kernel_literals: tuple[Site | None, ...] = ()
+
+    @property
+    def bounded(self) -> bool:
+        return self.r_min is not None
+
+    def is_underutilized(self, input_res: Sequence[int]) -> bool:
+        return self.bounded and any(r >= i for r, i in zip(self.r_min, input_res))
+
+    def is_unproductive(self, input_res: Sequence[int]) -> bool:
+        return self.r_in_min is not None and all(r >= i for r, i in zip(self.r_in_min, input_res))
+
+
+@dataclass
+class Result:
+    """What rflint knows about one model: its layers in depth order and its limits."""
+
+    name: str
+    input_res: tuple[int, ...]
+    layers: list[Layer]
+    i_min: tuple[int, ...]
+    i_max: tuple[int, ...]
+    neutral_ops: dict[str, int] = field(default_factory=dict)
+    capture: str = "fx"
+    build: str = "meta"
+    input_res_source: str = "option"
+
+    @property
+    def ndim(self) -> int:
+        return len(self.input_res)
+
+    def fully_utilized(self, input_res: Sequence[int] | int | None = None) -> bool:
+        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
+        return all(m < i for m, i in zip(self.i_min, res))
+
+    def unproductive(self, input_res: Sequence[int] | int | None = None) -> list[Layer]:
+        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
+        return [layer for layer in self.layers if layer.is_unproductive(res)]
+
+    def underutilized(self, input_res: Sequence[int] | int | None = None) -> list[Layer]:
+        """Layers with r_min >= I_res that are not already unproductive."""
+        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
+        return [l for l in self.layers if l.is_underutilized(res) and not l.is_unproductive(res)]
+
+    def layer(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+
+def as_resolution(value: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
+    """An int applies to every axis; a sequence must name one size per axis."""
+    if isinstance(value, int):
+        return (value,) * ndim
+    value = tuple(int(v) for v in value)
+    if len(value) != ndim:
+        raise ValueError(f"input resolution {value} has {len(value)} axes, the model has {ndim}")
+    return value
+
+
+def summarize(fields: Sequence[rf.Field], layer_indices: Sequence[int], ndim: int):
+    """I_min and I_max over layers, as whole pixels."""
+    return rf.input_limits(fields, layer_indices, ndim)
