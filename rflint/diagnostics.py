@@ -1,0 +1,84 @@
+"""What the rules emit and what reporters format: plain, torch-free data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .result import Result
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the characters of one literal (1-based line, 1-based character columns)."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A verified change of stride / patch-size literals, in ruff's safety terms."""
+
+    applicability: str  # "safe" | "unsafe" | "display-only"
+    description: str
+    edits: tuple[Edit, ...]
+    models: tuple[str, ...]
+    i_min_after: tuple[int, ...]
+    flops_before: int | None = None
+    flops_after: int | None = None
+    params_before: int | None = None
+    params_after: int | None = None
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    name: str
+    r_min: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    file: str  # absolute path
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+    end_line: int
+    end_column: int
+    models: tuple[str, ...]
+    layers: tuple[LayerRef, ...] = ()
+    severity: str = "error"
+    fix: Fix | None = None
+    alternatives: tuple[Fix, ...] = ()
+
+
+@dataclass
+class ModelReport:
+    """One discovered model: where it is defined and what the analysis found."""
+
+    name: str
+    file: str
+    line: int
+    column: int
+    input_res: tuple[int, ...]
+    status: str = "analyzed"  # "analyzed" | "error"
+    error: str | None = None
+    result: Result | None = None
+    component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
+    input_res_source: str = "option"
+
+
+@dataclass
+class FileReport:
+    """Everything one linted file produced, ready for the rules and the cache."""
+
+    file: str
+    models: list[ModelReport] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # file-level (import) problems
+    imported_files: tuple[str, ...] = ()  # analyzed files its import pulled in
+    skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose

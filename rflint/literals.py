@@ -1,0 +1,320 @@
+"""Literal provenance: integer literals that remember where they were written.
+
+rflint imports the model files it analyzes with every integer literal replaced by a
+``LiteralInt``, an ``int`` that carries the ``Origin`` of its source text. Values flow
+unchanged through assignments, defaults, ``functools.partial``, config tuples and
+``_pair``, so for a layer built deep inside a model rflint can name the literal that set
+its stride and rewrite exactly that text. Arithmetic yields plain ints: a derived value has
+no single literal to blame.
+
+Known differences from plain ints, all about the object rather than its value:
+``type(v) is int`` is False for a bare literal, ``is`` between equal literals is False (each
+literal is its own object), ``operator.index``/``int()`` return plain ints, and ``marshal``
+rejects LiteralInt. Equality, hashing, ``repr``/``str``/``format`` and ``json`` are those of int.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import re
+import sys
+import types
+import uuid
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+TABLE_NAME = "__rflint_literals__"  # a dunder, so class bodies do not name-mangle it
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a literal was written: 1-based lines and 1-based columns counted in characters.
+
+    ``end_column`` is exclusive (one past the last character), so on a single line the
+    literal is ``line_text[column - 1:end_column - 1]``.
+    """
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+
+class LiteralInt(int):
+    """An int that remembers the literal it came from; everything but identity behaves as int."""
+
+    origin: Origin
+
+    def __new__(cls, value: int, origin: Origin) -> LiteralInt:
+        self = super().__new__(cls, value)
+        self.origin = origin
+        return self
+
+    def __reduce__(self):
+        # Pickles (torch.save, multiprocessing) must not depend on rflint being importable.
+        return int, (int(self),)
+
+    def __copy__(self) -> LiteralInt:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> LiteralInt:
+        # Immutable, and models deep-copy their layers (e.g. cloned blocks): keep the origin.
+        return self
+
+
+def origin_of(value: object) -> Origin | None:
+    """The literal ``value`` was written as, or None for computed and uninstrumented values."""
+    return value.origin if isinstance(value, LiteralInt) else None
+
+
+# Fields whose expressions are never evaluated as written: a subscript is illegal in a
+# match pattern, and ``from __future__ import annotations`` turns annotations into their
+# source text, which must not become ``__rflint_literals__[0]``.
+_UNEVALUATED_FIELDS: dict[type, tuple[str, ...]] = {
+    ast.match_case: ("pattern",),
+    ast.arg: ("annotation",),
+    ast.AnnAssign: ("annotation",),
+    ast.FunctionDef: ("returns",),
+    ast.AsyncFunctionDef: ("returns",),
+}
+
+
+class _LiteralRewriter(ast.NodeTransformer):
+    """Replaces each int literal by a lookup into the table of LiteralInts it collects."""
+
+    def __init__(self, filename: str, source: str, overrides: Mapping[tuple[int, int], int]):
+        # The tokenizer ends lines at \r\n, \r and \n only (unlike str.splitlines).
+        self.lines = re.split(r"\r\n|\r|\n", source)
+        self.filename = filename
+        self.overrides = overrides
+        self.unused_overrides = set(overrides)
+        self.table: list[LiteralInt] = []
+
+    def _column(self, line: int, byte_offset: int) -> int:
+        """ast offsets count UTF-8 bytes; Origin counts characters."""
+        return len(self.lines[line - 1].encode()[:byte_offset].decode()) + 1
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        skipped = _UNEVALUATED_FIELDS.get(type(node), ())
+        for field, value in ast.iter_fields(node):
+            if field in skipped:
+                continue
+            if isinstance(value, list):
+                value[:] = [self.visit(item) if isinstance(item, ast.AST) else item for item in value]
+            elif isinstance(value, ast.AST):
+                setattr(node, field, self.visit(value))
+        return node
+
+    def visit_Constant(self, node: ast.Constant) -> ast.expr:
+        if type(node.value) is not int:  # bool, float, str, None, ... stay as they are
+            return node
+        origin = Origin(
+            self.filename,
+            node.lineno,
+            self._column(node.lineno, node.col_offset),
+            node.end_lineno,
+            self._column(node.end_lineno, node.end_col_offset),
+        )
+        position = (origin.line, origin.column)
+        self.unused_overrides.discard(position)
+        self.table.append(LiteralInt(self.overrides.get(position, node.value), origin))
+        lookup = ast.Subscript(
+            value=ast.Name(id=TABLE_NAME, ctx=ast.Load()),
+            slice=ast.Constant(value=len(self.table) - 1),
+            ctx=ast.Load(),
+        )
+        return ast.copy_location(lookup, node)
+
+
+def rewrite_literals(
+    tree: ast.Module,
+    filename: str,
+    source: str,
+    overrides: Mapping[tuple[int, int], int] | None = None,
+) -> tuple[ast.Module, tuple[LiteralInt, ...]]:
+    """Rewrite ``tree`` (parsed from ``source``) in place; return it and the literal table.
+
+    The literal at ``(line, column)`` of ``overrides`` takes the mapped value but keeps its
+    origin. A position that is not an instrumented literal raises ValueError rather than
+    silently building an unchanged program.
+    """
+    rewriter = _LiteralRewriter(filename, source, overrides or {})
+    rewriter.visit(tree)
+    if rewriter.unused_overrides:
+        raise ValueError(f"no integer literal at {sorted(rewriter.unused_overrides)} in {filename}")
+    return tree, tuple(rewriter.table)
+
+
+def _first_statement_index(body: list[ast.stmt]) -> int:
+    """Where code can run first: after the docstring and the ``__future__`` imports."""
+    index = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        index = int(isinstance(body[0].value.value, str))
+    while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
+        index += 1
+    return index
+
+
+def instrument(
+    source: str,
+    filename: str,
+    overrides: Mapping[tuple[int, int], int] | None = None,
+) -> types.CodeType:
+    """Compile ``source`` with every evaluated int literal turned into a LiteralInt.
+
+    The returned code is self-contained: its first statement binds the literal table to
+    ``__rflint_literals__`` in the executing globals, so a plain ``exec(code, namespace)``
+    (or any loader's ``exec_module``) runs it. ``filename`` is recorded verbatim in each
+    Origin; ``overrides`` is as for ``rewrite_literals``.
+    """
+    tree, table = rewrite_literals(ast.parse(source, filename), filename, source, overrides)
+    # The compiler only accepts exact ints as constants, so the table enters the code
+    # object afterwards, in place of a placeholder string no program contains.
+    placeholder = f"{TABLE_NAME}:{uuid.uuid4().hex}"
+    bind_table = ast.Assign(
+        targets=[ast.Name(id=TABLE_NAME, ctx=ast.Store())],
+        value=ast.Constant(value=placeholder),
+        lineno=1,
+        col_offset=0,
+    )
+    tree.body.insert(_first_statement_index(tree.body), ast.fix_missing_locations(bind_table))
+    code = compile(tree, filename, "exec", dont_inherit=True)
+    consts = tuple(table if const == placeholder else const for const in code.co_consts)
+    return code.replace(co_consts=consts)
+
+
+def _canonical(path: str | os.PathLike) -> str:
+    return os.path.realpath(path)
+
+
+class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from source on every import and never touches ``__pycache__``: cached
+    bytecode would be uninstrumented, or instrumented with other overrides."""
+
+    def __init__(self, fullname: str, path: str, overrides: Mapping[tuple[int, int], int]):
+        super().__init__(fullname, path)
+        self.overrides = overrides
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        return instrument(self.get_source(fullname), self.path, self.overrides)
+
+
+class InstrumentingFinder(importlib.abc.MetaPathFinder):
+    """Imports the analyzed files instrumented and leaves every other module to the usual finders.
+
+    ``overrides`` maps ``(file, line, column)`` of a literal in an analyzed file to the
+    value it should evaluate to. Paths are compared after ``os.path.realpath``.
+    """
+
+    def __init__(
+        self,
+        files: Iterable[str | os.PathLike],
+        overrides: Mapping[tuple[str, int, int], int] | None = None,
+    ):
+        self.files = frozenset(map(_canonical, files))
+        self.overrides: dict[str, dict[tuple[int, int], int]] = {}
+        for (file, line, column), value in (overrides or {}).items():
+            self.overrides.setdefault(_canonical(file), {})[line, column] = value
+        if not self.overrides.keys() <= self.files:
+            raise ValueError(f"overrides for files that are not analyzed: {sorted(self.overrides.keys() - self.files)}")
+
+    def spec_for_file(self, fullname: str, file: str) -> importlib.machinery.ModuleSpec:
+        """A spec importing analyzed ``file`` as module ``fullname`` (a package if ``__init__.py``)."""
+        file = _canonical(file)
+        loader = _InstrumentingLoader(fullname, file, self.overrides.get(file, {}))
+        return importlib.util.spec_from_file_location(fullname, file, loader=loader)
+
+    def find_spec(self, fullname, path, target=None):
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.origin is None or _canonical(spec.origin) not in self.files:
+            return None
+        return self.spec_for_file(fullname, spec.origin)
+
+
+@contextlib.contextmanager
+def instrumented_imports(
+    files: Iterable[str | os.PathLike],
+    overrides: Mapping[tuple[str, int, int], int] | None = None,
+) -> Iterator[InstrumentingFinder]:
+    """Within the block, imports of ``files`` not already in ``sys.modules`` are instrumented."""
+    finder = InstrumentingFinder(files, overrides)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield finder
+    finally:
+        sys.meta_path.remove(finder)
+
+
+def _import_root(path: str) -> tuple[str, list[str]]:
+    """The ``sys.path`` entry for ``path`` and its dotted-name parts, climbing the folders
+    that hold an ``__init__.py``. A standalone file gets no parts."""
+    folder, filename = os.path.split(path)
+    stem = os.path.splitext(filename)[0]
+    parts = [] if stem == "__init__" else [stem]
+    if not os.path.isfile(os.path.join(folder, "__init__.py")):
+        return folder, []
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.insert(0, package)
+    return folder, parts
+
+
+def _forget_stale_modules(analyzed: frozenset[str], top_name: str, top_file: str) -> None:
+    """Drop modules that would be reused instead of imported afresh: the analyzed files (they
+    must run instrumented, with the current overrides) and a different package already
+    imported under our top-level name (e.g. a same-named package from another folder)."""
+    top = sys.modules.get(top_name)
+    foreign_top = top is not None and _canonical(getattr(top, "__file__", None) or "") != top_file
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        in_top_package = name == top_name or name.startswith(top_name + ".")
+        if (file and _canonical(file) in analyzed) or (foreign_top and in_top_package):
+            del sys.modules[name]
+
+
+def import_file(
+    path: str | os.PathLike,
+    files: Iterable[str | os.PathLike],
+    overrides: Mapping[tuple[str, int, int], int] | None = None,
+) -> types.ModuleType:
+    """Import analyzed ``path`` (it need not be listed in ``files``) instrumented, afresh.
+
+    A file inside packages is imported under its dotted name, with the topmost folder
+    lacking ``__init__.py`` put first on ``sys.path`` (and left there: models import lazily)
+    so relative imports work. A standalone file's folder goes on ``sys.path`` too, for its
+    sibling imports, and the file gets a unique name so same-named files never collide.
+    Already imported analyzed modules are dropped from ``sys.modules`` and re-executed.
+    """
+    path = _canonical(path)
+    root, parts = _import_root(path)
+    if parts:
+        name = ".".join(parts)
+        top_file = os.path.join(root, parts[0], "__init__.py")
+    else:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        name = f"rflint_standalone_{stem}_{hashlib.sha1(path.encode()).hexdigest()[:12]}"
+        top_file = path
+    if sys.path[:1] != [root]:
+        sys.path.insert(0, root)
+    importlib.invalidate_caches()  # files written moments ago must be seen
+    with instrumented_imports([*files, path], overrides) as finder:
+        _forget_stale_modules(finder.files, name.partition(".")[0], top_file)
+        if parts:
+            return importlib.import_module(name)
+        spec = finder.spec_for_file(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses, pickle and typing look modules up by name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
