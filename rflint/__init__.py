@@ -1,3 +1,16 @@
-"""rflint: find CNN layers whose receptive field already covers the input image."""
+"""rflint: find CNN layers whose receptive field already covers the input image.
+
+``rflint.analyze`` is loaded on first use so that ``import rflint`` (and a warm, cached
+``rflint`` run) never imports torch.
+"""
 
 __version__ = "0.1.0"
+__all__ = ["analyze", "__version__"]
+
+
+def __getattr__(name):
+    if name == "analyze":
+        from .analysis import analyze
+
+        return analyze
+    raise AttributeError(f"module 'rflint' has no attribute {name!r}")

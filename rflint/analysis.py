@@ -18,6 +18,10 @@ from .build import build
 from .capture import capture, input_spec
 from .result import Layer, Result, as_resolution
 
+class CaptureError(RuntimeError):
+    """The model was built but could not be traced or run at the input resolution."""
+
+
 LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
 
 
@@ -46,7 +50,10 @@ def analyze(
     channels, ndim = input_spec(model)
     res = as_resolution(input_res, ndim)
     model = model.to("meta") if build_mode == "cpu" else model
-    captured = capture(model, res, channels)
+    try:
+        captured = capture(model, res, channels)
+    except Exception as error:
+        raise CaptureError(str(error)) from error
     fields = rf.propagate(
         [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
     )
@@ -85,6 +92,7 @@ def analyze(
         neutral_ops=neutral,
         capture="fx",
         build=build_mode,
+        component_types=frozenset(f"{type(m).__module__}:{type(m).__qualname__}" for m in model.modules()),
     )
 
 

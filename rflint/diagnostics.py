@@ -66,11 +66,14 @@ class ModelReport:
     line: int
     column: int
     input_res: tuple[int, ...]
+    kind: str = "factory"  # "factory" | "class"
     status: str = "analyzed"  # "analyzed" | "error"
     error: str | None = None
     result: Result | None = None
+    type_name: str = ""  # "module:qualname" of the class (for class models)
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
     input_res_source: str = "option"
+    fixes: tuple[Fix, ...] = ()  # verified candidates, best first
 
 
 @dataclass

@@ -131,7 +131,7 @@ class _LiteralRewriter(ast.NodeTransformer):
             slice=ast.Constant(value=len(self.table) - 1),
             ctx=ast.Load(),
         )
-        return ast.copy_location(lookup, node)
+        return ast.fix_missing_locations(ast.copy_location(lookup, node))
 
 
 def rewrite_literals(
@@ -153,11 +153,10 @@ def rewrite_literals(
     return tree, tuple(rewriter.table)
 
 
-def _first_statement_index(body: list[ast.stmt]) -> int:
+def _first_statement_index(tree: ast.Module) -> int:
     """Where code can run first: after the docstring and the ``__future__`` imports."""
-    index = 0
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        index = int(isinstance(body[0].value.value, str))
+    body = tree.body
+    index = 0 if ast.get_docstring(tree, clean=False) is None else 1
     while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
         index += 1
     return index
@@ -185,14 +184,14 @@ def instrument(
         lineno=1,
         col_offset=0,
     )
-    tree.body.insert(_first_statement_index(tree.body), ast.fix_missing_locations(bind_table))
+    tree.body.insert(_first_statement_index(tree), ast.fix_missing_locations(bind_table))
     code = compile(tree, filename, "exec", dont_inherit=True)
-    consts = tuple(table if const == placeholder else const for const in code.co_consts)
+    consts = tuple(table if type(const) is str and const == placeholder else const for const in code.co_consts)
     return code.replace(co_consts=consts)
 
 
 def _canonical(path: str | os.PathLike) -> str:
-    return os.path.realpath(path)
+    return os.path.abspath(path)
 
 
 class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
@@ -211,7 +210,8 @@ class InstrumentingFinder(importlib.abc.MetaPathFinder):
     """Imports the analyzed files instrumented and leaves every other module to the usual finders.
 
     ``overrides`` maps ``(file, line, column)`` of a literal in an analyzed file to the
-    value it should evaluate to. Paths are compared after ``os.path.realpath``.
+    value it should evaluate to. Paths are compared, and recorded in origins, as
+    ``os.path.abspath`` gives them (not resolving symlinks, so users see their own paths).
     """
 
     def __init__(
@@ -257,10 +257,10 @@ def _import_root(path: str) -> tuple[str, list[str]]:
     """The ``sys.path`` entry for ``path`` and its dotted-name parts, climbing the folders
     that hold an ``__init__.py``. A standalone file gets no parts."""
     folder, filename = os.path.split(path)
-    stem = os.path.splitext(filename)[0]
-    parts = [] if stem == "__init__" else [stem]
     if not os.path.isfile(os.path.join(folder, "__init__.py")):
         return folder, []
+    stem = os.path.splitext(filename)[0]
+    parts = [] if stem == "__init__" else [stem]
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         folder, package = os.path.split(folder)
         parts.insert(0, package)

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
-from . import receptive_field as rf
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ class Result:
     neutral_ops: dict[str, int] = field(default_factory=dict)
     capture: str = "fx"
     build: str = "meta"
-    input_res_source: str = "option"
+    component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
 
     @property
     def ndim(self) -> int:
@@ -98,8 +97,3 @@ def as_resolution(value: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
     if len(value) != ndim:
         raise ValueError(f"input resolution {value} has {len(value)} axes, the model has {ndim}")
     return value
-
-
-def summarize(fields: Sequence[rf.Field], layer_indices: Sequence[int], ndim: int):
-    """I_min and I_max over layers, as whole pixels."""
-    return rf.input_limits(fields, layer_indices, ndim)

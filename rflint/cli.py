@@ -1,0 +1,96 @@
+"""The ``rflint`` command: parse options, lint, fix, report, choose the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+FORMATS = ("concise", "full", "json", "sarif", "github")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rflint",
+        description="Find CNN layers whose receptive field already covers the input image, "
+        "and rewrite the stride or patch-size literal that fixes it.",
+    )
+    p.add_argument("paths", nargs="*", default=None, help="files or folders to lint (default: .)")
+    p.add_argument("--input-res", metavar="N|HxW|auto", help="input resolution the model is trained on (default 224)")
+    p.add_argument("--select", metavar="CODES", help="comma-separated rule codes or prefixes to enable")
+    p.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to disable")
+    p.add_argument("--format", "--output-format", dest="format", choices=FORMATS, help="output format (default concise)")
+    p.add_argument("-o", "--output-file", help="write the report to this file instead of stdout")
+    p.add_argument("--config", help="path to a pyproject.toml or rflint.toml to use")
+    p.add_argument("--isolated", action="store_true", help="ignore all configuration files")
+    p.add_argument("--fix", action="store_true", help="apply safe fixes")
+    p.add_argument("--unsafe-fixes", action="store_true", help="with --fix, also apply unsafe fixes (patch-size changes)")
+    p.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    p.add_argument("--show-fixes", action="store_true", help="list applied or proposed fixes with before/after I_min, FLOPs, params")
+    p.add_argument("--exit-non-zero-on-fix", action="store_true", help="exit 1 when a file was changed")
+    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
+    p.add_argument("--statistics", action="store_true", help="print the number of diagnostics per rule")
+    p.add_argument("--explain", metavar="CODE", help="print the documentation of a rule and exit")
+    p.add_argument("--force-exclude", action="store_true", help="apply exclude to files named on the command line")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: number of cores)")
+    p.add_argument("--timeout", type=float, help="time limit per file in seconds (default 60)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
+    p.add_argument("--cache-dir", help="cache folder (default .rflint_cache)")
+    p.add_argument("--clean", action="store_true", help="delete the cache folder and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="also print skipped candidates and the resolution used")
+    p.add_argument("--version", action="version", version=f"rflint {__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"] and len(argv) > 1 and (":" in argv[1]):
+        from .html_report import main as report_main
+
+        return report_main(argv[1:])
+    args = parser().parse_args(argv)
+    from .config import ConfigError
+    from .files import UsageError
+
+    try:
+        return _run(args)
+    except (ConfigError, UsageError, KeyError, FileNotFoundError) as error:
+        message = error.args[0] if error.args else str(error)
+        print(f"rflint: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args) -> int:
+    from .session import Session
+
+    if args.explain:
+        from .explain import explain
+
+        print(explain(args.explain, as_json=args.format == "json"))
+        return EXIT_CLEAN
+    session = Session.from_args(args, Path.cwd())
+    if args.clean:
+        session.clean_cache()
+        return EXIT_CLEAN
+    outcome = session.lint()
+    text = session.render(outcome)
+    if args.output_file:
+        Path(args.output_file).write_text(text)
+    elif text:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    if args.exit_zero:
+        return EXIT_CLEAN
+    if args.diff:
+        return EXIT_FOUND if outcome.changed_files else EXIT_CLEAN
+    if args.exit_non_zero_on_fix and outcome.changed_files:
+        return EXIT_FOUND
+    return EXIT_FOUND if outcome.diagnostics else EXIT_CLEAN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Stage 2: find the models a source file defines.
+
+A model is (a) a public function defined in the file, annotated to return an ``nn.Module``
+subclass and callable with no arguments (torchvision's and timm's factories), or (b) an
+``nn.Module`` subclass defined in the file that can be built with no arguments. Whether a
+class is only a building block of another model is decided later, across the whole run.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import typing
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Callable
+
+from torch import nn
+
+# Factory parameters that would load weights: rflint never downloads anything.
+NO_WEIGHTS = {"weights": None, "pretrained": False, "weights_backbone": None, "pretrained_backbone": False}
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    file: str
+    line: int
+    column: int
+    kind: str  # "factory" | "class"
+    target: Callable[..., nn.Module]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def factory(self) -> Callable[[], nn.Module]:
+        return functools.partial(self.target, **self.kwargs)
+
+
+def definitions(source: str) -> dict[str, tuple[int, int]]:
+    """Top-level def/class name -> (line, 1-based column of the keyword)."""
+    return {
+        node.name: (node.lineno, node.col_offset + 1)
+        for node in ast.parse(source).body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
+
+
+def _returns_module(fn) -> bool:
+    try:
+        annotation = typing.get_type_hints(fn).get("return")
+    except Exception:
+        annotation = fn.__annotations__.get("return")
+        if isinstance(annotation, str):
+            annotation = fn.__globals__.get(annotation.rsplit(".", 1)[-1])
+    return inspect.isclass(annotation) and issubclass(annotation, nn.Module)
+
+
+def no_argument_kwargs(fn) -> dict[str, Any] | None:
+    """Keyword arguments that make ``fn`` callable with no user input, or None if impossible."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kwargs = {}
+    for p in parameters:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.name in NO_WEIGHTS:
+            kwargs[p.name] = NO_WEIGHTS[p.name]
+        elif p.default is p.empty:
+            return None
+    return kwargs
+
+
+def find_models(module: ModuleType, file: str, source: str) -> tuple[list[ModelEntry], list[str]]:
+    """Models defined in ``module`` (loaded from ``file``), and why other candidates were skipped."""
+    lines = definitions(source)
+    entries, skipped = [], []
+    for name, value in vars(module).items():
+        if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
+            continue
+        if inspect.isclass(value) and issubclass(value, nn.Module):
+            kind = "class"
+        elif inspect.isfunction(value) and _returns_module(value):
+            kind = "factory"
+        else:
+            continue
+        kwargs = no_argument_kwargs(value)
+        if kwargs is None:
+            skipped.append(f"{name}: needs arguments to be built")
+            continue
+        entries.append(ModelEntry(name, file, *lines[name], kind, value, kwargs))
+    entries.sort(key=lambda e: e.line)
+    return entries, skipped

@@ -1,0 +1,295 @@
+"""Find the stride / patch-size literal change that makes a model fully utilized.
+
+The paper's Section 5 refinements: reduce downsampling (a stride 2 becomes 1, a 4x4/4
+patchify stem becomes 2x2/2), make the smallest change, bring I_min below I_res and keep
+it as close to I_res as possible. rflint cannot trust arithmetic on the old graph for this
+(a stride of 1 can switch on a residual shortcut, which adds a shorter path), so every
+candidate is verified: the analyzed files are re-imported with the literal overridden in
+memory, the model is rebuilt on the meta device and re-analysed. No file is touched here.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import tokenize
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .analysis import analyze
+from .build import build
+from .capture import input_spec
+from .diagnostics import Edit, Fix
+from .discover import ModelEntry
+from .literals import import_file
+from .result import Layer, Result, Site
+from .rules import fmt_size
+
+PAIRED_LITERALS = 4  # pairs are tried among this many of the latest downsampling literals
+DOWNSAMPLING_KINDS = {"conv", "pool"}  # a transposed conv's stride upsamples
+
+
+@dataclass
+class Knob:
+    """One stride literal and everything halving it moves.
+
+    A literal may govern several layers (a config-table row, a default argument); the
+    kernel literals of the patchify layers among them (kernel == stride) move along, so
+    4x4/4 becomes 2x2/2 rather than overlapping 4x4/2 patches.
+    """
+
+    site: Site
+    stride: int
+    layers: list[Layer] = field(default_factory=list)
+    patch_kernels: dict[Site, int] = field(default_factory=dict)
+    depth: int = 0  # index of the latest layer it governs
+
+    @property
+    def new_stride(self) -> int:
+        return max(self.stride // 2, 1)
+
+    def changes(self) -> dict[Site, tuple[int, int]]:
+        """Literal -> (old value, new value)."""
+        kernels = {site: (k, max(k // 2, 1)) for site, k in self.patch_kernels.items()}
+        return {**kernels, self.site: (self.stride, self.new_stride)}
+
+    def describe(self) -> str:
+        names = ", ".join(layer.name for layer in self.layers)
+        if not self.patch_kernels:
+            return f"stride {self.stride} -> {self.new_stride} of {names}"
+        kernel = next(iter(self.patch_kernels.values()))
+        new_kernel = max(kernel // 2, 1)
+        return f"patch {kernel}x{kernel}/{self.stride} -> {new_kernel}x{new_kernel}/{self.new_stride} of {names}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Stride literals changed together; fewer is better (the paper's smallest change)."""
+
+    knobs: tuple[Knob, ...]
+
+    def changes(self) -> dict[Site, tuple[int, int]]:
+        return {site: change for knob in self.knobs for site, change in knob.changes().items()}
+
+    def overrides(self) -> frozenset[tuple[tuple[str, int, int], int]]:
+        """Hashable ``import_file`` overrides, so trials can be shared between models."""
+        return frozenset(((s.file, s.line, s.column), new) for s, (_, new) in self.changes().items())
+
+    def governs(self, result: Result) -> bool:
+        sites = self.changes().keys()
+        return any(s in sites for layer in result.layers for s in (*layer.stride_literals, *layer.kernel_literals))
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Cost of a built model at the input resolution; ``shapes`` decide checkpoint compatibility."""
+
+    flops: int
+    params: int
+    shapes: tuple[tuple[str, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """A model rebuilt with some literals overridden: its I_min, or the error that rejects it.
+
+    ``figures`` are measured only when the change makes the model fully utilized.
+    """
+
+    i_min: tuple[int, ...] | None = None
+    error: str | None = None
+    figures: Figures | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.figures is not None
+
+
+Trials = dict[tuple[str, str, frozenset], Trial]  # (file, model, overrides): kept for one file's models
+
+
+def search_fixes(
+    entry: ModelEntry,
+    result: Result,
+    job,
+    siblings: Sequence[tuple[ModelEntry, Result]] = (),
+    trials: Trials | None = None,
+) -> tuple[Fix, ...]:
+    """Verified stride / patch fixes for a model that is not fully utilized, best first.
+
+    ``siblings`` are the file's other analysed models: a literal they share (EfficientNet's
+    table, MnasNet's ``_stack`` calls) is changed only if the change is valid for each of
+    them too. Pass the same ``trials`` dict for every model of a file so a shared literal
+    is not rebuilt once per model. Without a valid candidate, one display-only advice.
+    """
+    trials = {} if trials is None else trials
+    knobs, literal_free = downsampling_knobs(result)
+    before = _measure_original(entry, result.input_res, job.analyzed)
+    for candidates in _candidates_by_size(knobs):
+        valid = []
+        for candidate in candidates:
+            trial = _trial(entry, result.input_res, candidate, job.analyzed, trials)
+            if trial.valid and _valid_for_siblings(candidate, siblings, job.analyzed, trials):
+                valid.append((candidate, trial))
+        if valid:
+            # The paper keeps I_min as close to I_res as possible, then the cheaper change wins.
+            valid.sort(key=lambda ct: (tuple(-m for m in ct[1].i_min), ct[1].figures.flops))
+            return tuple(_fix(candidate, trial, before, result, entry, siblings) for candidate, trial in valid)
+    return (_advice(result, literal_free, tried=bool(knobs)),)
+
+
+def downsampling_knobs(result: Result) -> tuple[list[Knob], list[Layer]]:
+    """The stride literals of downsampling layers (latest last), and the downsampling
+    layers whose stride comes from no literal in an analyzed file."""
+    knobs: dict[Site, Knob] = {}
+    literal_free: list[Layer] = []
+    for depth, layer in enumerate(result.layers):
+        if layer.kind not in DOWNSAMPLING_KINDS:
+            continue
+        for axis, stride in enumerate(layer.stride):
+            if stride <= 1:
+                continue
+            site = _axis_site(layer.stride_literals, axis)
+            if site is None:
+                if layer not in literal_free:
+                    literal_free.append(layer)
+                continue
+            knob = knobs.setdefault(site, Knob(site, int(stride)))
+            if layer not in knob.layers:
+                knob.layers.append(layer)
+            knob.depth = depth
+            kernel_site = _axis_site(layer.kernel_literals, axis)
+            if layer.kernel[axis] == stride and kernel_site is not None:
+                knob.patch_kernels[kernel_site] = layer.kernel[axis]
+    return sorted(knobs.values(), key=lambda k: k.depth), literal_free
+
+
+def _axis_site(sites: Sequence[Site | None], axis: int) -> Site | None:
+    return sites[axis] if axis < len(sites) else None
+
+
+def _candidates_by_size(knobs: list[Knob]) -> Iterable[list[Candidate]]:
+    """Single literals, then pairs among the latest ones (the paper changes late strides)."""
+    yield [Candidate((knob,)) for knob in knobs]
+    yield [Candidate(pair) for pair in itertools.combinations(knobs[-PAIRED_LITERALS:], 2)]
+
+
+def _trial(entry: ModelEntry, input_res, candidate: Candidate, analyzed, trials: Trials) -> Trial:
+    key = (entry.file, entry.name, candidate.overrides())
+    if key not in trials:
+        trials[key] = _rebuild_and_analyze(entry, input_res, dict(candidate.overrides()), analyzed)
+    return trials[key]
+
+
+def _valid_for_siblings(candidate: Candidate, siblings, analyzed, trials: Trials) -> bool:
+    return all(
+        _trial(entry, result.input_res, candidate, analyzed, trials).valid
+        for entry, result in siblings
+        if candidate.governs(result)
+    )
+
+
+def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed) -> Trial:
+    """Re-import the analyzed files with ``overrides``, rebuild, re-trace and re-analyse.
+
+    Any failure (the model no longer builds, a residual add whose sides no longer match)
+    rejects the change; so does an I_min still at or above I_res.
+    """
+    try:
+        module = import_file(entry.file, analyzed, overrides)
+        model = _build(functools.partial(getattr(module, entry.name), **entry.kwargs), analyzed)
+        result = analyze(model, input_res, name=entry.name)
+        if not result.fully_utilized():
+            return Trial(i_min=result.i_min)
+        return Trial(i_min=result.i_min, figures=measure(model, input_res))
+    except (Exception, SystemExit) as error:
+        return Trial(error=f"{type(error).__name__}: {error}")
+
+
+def _measure_original(entry: ModelEntry, input_res, analyzed) -> Figures | None:
+    """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
+    try:
+        return measure(_build(entry.factory(), analyzed), input_res)
+    except (Exception, SystemExit):
+        return None
+
+
+def _build(factory: Callable[[], nn.Module], analyzed) -> nn.Module:
+    return build(factory, analyzed).model.to("meta")
+
+
+def measure(model: nn.Module, input_res: Sequence[int]) -> Figures:
+    """FLOPs of one forward pass at ``input_res`` on the meta device (FlopCounterMode counts
+    2 per multiply-accumulate), parameter count and the state dict's shapes."""
+    channels, _ = input_spec(model)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.empty(1, channels, *input_res, device="meta"))
+    return Figures(
+        flops=counter.get_total_flops(),
+        params=sum(p.numel() for p in model.parameters()),
+        shapes=tuple((name, tuple(t.shape)) for name, t in model.state_dict().items()),
+    )
+
+
+def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Result,
+         entry: ModelEntry, siblings) -> Fix:
+    """Safe when every parameter shape is unchanged (checkpoints still load), else unsafe."""
+    safe = before is not None and before.shapes == trial.figures.shapes
+    governed = [entry.name, *(sibling.name for sibling, r in siblings if candidate.governs(r))]
+    description = "; ".join(knob.describe() for knob in candidate.knobs)
+    return Fix(
+        applicability="safe" if safe else "unsafe",
+        description=f"{description}: I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}",
+        edits=tuple(_edit(site, old, new) for site, (old, new) in sorted(candidate.changes().items(), key=_position)),
+        models=tuple(governed),
+        i_min_after=trial.i_min,
+        flops_before=before.flops if before else None,
+        flops_after=trial.figures.flops,
+        params_before=before.params if before else None,
+        params_after=trial.figures.params,
+    )
+
+
+def _position(item: tuple[Site, object]) -> tuple:
+    site = item[0]
+    return site.file, site.line, site.column
+
+
+def _edit(site: Site, old: int, new: int) -> Edit:
+    return Edit(site.file, site.line, site.column, site.end_line, site.end_column, _source_text(site), str(new))
+
+
+def _source_text(site: Site) -> str:
+    """The literal as written (``0x2`` stays ``0x2`` in ``Edit.old``)."""
+    with tokenize.open(site.file) as handle:  # honours a coding cookie; lines end at \r\n, \r, \n
+        line = handle.readlines()[site.line - 1]
+    return line[site.column - 1:site.end_column - 1]
+
+
+def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
+    """What to do by hand when no verified literal change exists."""
+    unproductive = len(result.unproductive())
+    structural = (
+        f"remove the last {unproductive} unproductive layers or move pooling earlier (shorter & wider)"
+        if unproductive else "remove the last underutilized layers or move pooling earlier (shorter & wider)"
+    )
+    reasons = []
+    if tried:
+        reasons.append(f"no change of one or two stride literals brings I_min below I_res={fmt_size(result.input_res)}")
+    if literal_free:
+        names = ", ".join(f"'{layer.name}'" for layer in literal_free)
+        reasons.append(f"the stride of {names} is no literal in an analyzed file (computed, or a caller's argument):"
+                       " reduce it where it is set")
+    if not reasons:
+        reasons.append("no downsampling layer to change")
+    return Fix(
+        applicability="display-only",
+        description=f"{'; '.join(reasons)}; or {structural}",
+        edits=(),
+        models=(result.name,),
+        i_min_after=result.i_min,
+    )

@@ -1,0 +1,115 @@
+"""One rflint invocation: settings, files, the cache, workers, fixes and the report."""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .diagnostics import Diagnostic, ModelReport
+
+
+@functools.lru_cache(maxsize=256)
+def _lines(file: str) -> tuple[str, ...]:
+    """A file's lines as the noqa scanner wants them (split on newlines only)."""
+    try:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            return tuple(handle.read().split("\n"))
+    except OSError:
+        return ()
+
+
+@dataclass
+class Outcome:
+    models: list[ModelReport]
+    diagnostics: list[Diagnostic]
+    changed_files: list[str] = field(default_factory=list)
+    fixes_applied: list = field(default_factory=list)
+    diff: str = ""
+    notes: list[str] = field(default_factory=list)  # --verbose lines
+
+
+@dataclass
+class Session:
+    args: object
+    cwd: Path
+    settings: object
+    files: list[str]
+
+    @classmethod
+    def from_args(cls, args, cwd: Path) -> "Session":
+        from .config import find_config, load_settings
+        from .files import discover
+
+        paths = args.paths or ["."]
+        config = None if args.isolated else (Path(args.config) if args.config else find_config(Path(paths[0]).resolve()))
+        cli = {key: value for key, value in {
+            "input-res": args.input_res,
+            "select": args.select.split(",") if args.select else None,
+            "ignore": args.ignore.split(",") if args.ignore else None,
+            "timeout": args.timeout,
+        }.items() if value is not None}
+        settings = load_settings(config, cli)
+        files, _errors = discover(paths, settings, args.force_exclude)
+        return cls(args, cwd, settings, [str(f) for f in files])
+
+    def lint(self) -> Outcome:
+        from .lint import collect
+        from .runner import Job, run
+
+        job = Job(
+            analyzed=frozenset(os.path.realpath(f) for f in self.files),
+            input_res=self.settings.input_res or (224, 224),
+            input_res_auto=self.settings.input_res_auto,
+            timeout=self.settings.timeout,
+            search_fixes=self.wants_fixes(),
+        )
+        reports = run([os.path.realpath(f) for f in self.files], job, self.args.jobs) if self.files else []
+        models, diagnostics = collect(reports)
+        diagnostics = self.filter(diagnostics, models)
+        notes = [f"{r.file}: skipped {s}" for r in reports for s in r.skipped]
+        return Outcome(models, diagnostics, notes=notes)
+
+    def wants_fixes(self) -> bool:
+        a = self.args
+        return a.fix or a.diff or a.show_fixes or a.format in ("json", "full", "sarif")
+
+    def filter(self, diagnostics: list[Diagnostic], models: list[ModelReport]) -> list[Diagnostic]:
+        """Drop diagnostics of unselected rules and those suppressed by noqa comments.
+
+        ``# noqa`` applies on the diagnostic's line, ``# rflint: noqa`` on a model's def or
+        class line covers every diagnostic of that model.
+        """
+        from .config import is_selected
+        from .noqa import covers, model_suppressions, suppressed
+
+        by_model = {m.name: model_suppressions(_lines(m.file), m.line) for m in models}
+        return [
+            d for d in diagnostics
+            if is_selected(d.code, self.settings, Path(d.file))
+            and not suppressed(d, _lines(d.file))
+            and not all(covers(by_model.get(name, frozenset()), d.code) for name in d.models or ("",))
+        ]
+
+    def render(self, outcome: Outcome) -> str:
+        from .report import RunSummary, render, render_statistics
+
+        run = RunSummary(
+            diagnostics=outcome.diagnostics,
+            models=outcome.models,
+            cwd=str(self.cwd),
+            fix_mode="unsafe" if self.args.unsafe_fixes else "safe",
+            fixed=len(outcome.fixes_applied),
+        )
+        if self.args.statistics:
+            return render_statistics(run, as_json=self.args.format == "json")
+        text = render(self.args.format or "concise", run)
+        if self.args.verbose:
+            text = "\n".join(outcome.notes + [text])
+        return text
+
+    def clean_cache(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.args.cache_dir or self.cwd / ".rflint_cache", ignore_errors=True)

@@ -1,0 +1,96 @@
+"""Runs inside a worker process: import files, find their models, analyze each.
+
+Everything a file does at import time stays in this process; the parent only receives
+plain ``FileReport`` objects. Messages to the parent say what is running, so that a
+timeout or a crash can be pinned on the right file and model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import warnings
+
+from .diagnostics import Diagnostic, FileReport, ModelReport
+from .result import Site
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split("\n")[0].split("While executing")[0].split())
+    if isinstance(error, SystemExit):
+        return f"SystemExit: the file called sys.exit({error.code!r}) at import"
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def failure(code: str, file: str, line: int, column: int, message: str, models=()) -> Diagnostic:
+    return Diagnostic(code, message, file, line, column, line, column, tuple(models))
+
+
+def _read_source(file: str) -> str:
+    with open(file, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def lint_file(file: str, job, send) -> FileReport:
+    """Import ``file`` with literal provenance, then build and analyze each of its models."""
+    from .discover import find_models
+    from .literals import import_file
+
+    report = FileReport(file)
+    try:
+        source = _read_source(file)
+        module = import_file(file, job.analyzed)
+        entries, report.skipped = find_models(module, file, source)
+    except (Exception, SystemExit) as error:
+        line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
+        report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {_one_line(error)}"))
+        return report
+    entries = [e for e in entries if job.wants(e)]
+    for entry in entries:
+        send(("model", file, entry.name))
+        report.models.append(analyze_entry(entry, job))
+    report.imported_files = tuple(sorted(
+        os.path.abspath(m.__file__) for m in list(sys.modules.values())
+        if getattr(m, "__file__", None) and os.path.abspath(m.__file__) in job.analyzed
+    ))
+    return report
+
+
+def analyze_entry(entry, job) -> ModelReport:
+    """Build and analyze one model; a failure becomes the model's error, not a crash."""
+    from .analysis import CaptureError, analyze
+
+    input_res, source = job.resolution_for(entry)
+    model = ModelReport(entry.name, entry.file, entry.line, entry.column, input_res, entry.kind,
+                        type_name=f"{entry.target.__module__}:{entry.target.__qualname__}", input_res_source=source)
+    try:
+        result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
+    except CaptureError as error:
+        model.status, model.error = "error", f"RF903: cannot trace: {_one_line(error.__cause__)}"
+        return model
+    except (Exception, SystemExit) as error:
+        model.status, model.error = "error", f"RF902: cannot build: {_one_line(error)}"
+        return model
+    model.result, model.input_res = result, result.input_res
+    model.component_types = result.component_types
+    if job.search_fixes and not result.fully_utilized(input_res):
+        from .fixes import search_fixes
+
+        model.fixes = search_fixes(entry, result, job)
+    return model
+
+
+def serve(files: list[str], job, connection) -> None:
+    """Worker process main loop: lint each file, reporting progress and results."""
+    send = connection.send
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sys.stderr = io.StringIO()  # user code's noise must not reach rflint's output
+        for file in files:
+            send(("start", file, None))
+            send(("done", file, lint_file(file, job, send)))
+    connection.close()
