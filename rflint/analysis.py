@@ -21,6 +21,15 @@ from .result import Layer, Result, as_resolution
 class CaptureError(RuntimeError):
     """The model was built but could not be traced or run at the input resolution."""
 
+    def __init__(self, message: str, component_types: frozenset[str]):
+        super().__init__(message)
+        self.component_types = component_types
+
+
+def component_types(model: nn.Module) -> frozenset[str]:
+    """Every class the model is made of, so classes that are only blocks can be told apart."""
+    return frozenset(f"{type(m).__module__}:{type(m).__qualname__}" for m in model.modules())
+
 
 LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
 
@@ -53,7 +62,7 @@ def analyze(
     try:
         captured = capture(model, res, channels)
     except Exception as error:
-        raise CaptureError(str(error)) from error
+        raise CaptureError(str(error), component_types(model)) from error
     fields = rf.propagate(
         [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
     )
@@ -92,7 +101,7 @@ def analyze(
         neutral_ops=neutral,
         capture="fx",
         build=build_mode,
-        component_types=frozenset(f"{type(m).__module__}:{type(m).__qualname__}" for m in model.modules()),
+        component_types=component_types(model),
     )
 
 

@@ -71,7 +71,7 @@ def _run(args) -> int:
     if args.explain:
         from .explain import explain
 
-        print(explain(args.explain, as_json=args.format == "json"))
+        sys.stdout.write(explain(args.explain, as_json=args.format == "json"))
         return EXIT_CLEAN
     session = Session.from_args(args, Path.cwd())
     if args.clean:

@@ -37,7 +37,8 @@ def rule_doc(rule: Rule) -> str:
 def invalid_example(case: Case) -> list[str]:
     where = ", ".join(f"{line}:{column}" for line, column in case.expected)
     noun = "diagnostic" if len(case.expected) == 1 else "diagnostics"
-    parts = [f"Flagged at `--input-res {case.input_res}` ({noun} at line:column {where}):", code_block(case.source)]
+    caption = f"Flagged at `--input-res {case.input_res}` ({noun} at line:column {where}):"
+    parts = [caption, code_block(case.source)]
     if case.fixed is not None:
         parts += ["After `rflint --fix --unsafe-fixes`:", code_block(case.fixed)]
     return parts

@@ -80,6 +80,8 @@ def find_models(module: ModuleType, file: str, source: str) -> tuple[list[ModelE
         if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
             continue
         if inspect.isclass(value) and issubclass(value, nn.Module):
+            if value.forward is nn.Module.forward:  # no forward: a container, not a model
+                continue
             kind = "class"
         elif inspect.isfunction(value) and _returns_module(value):
             kind = "factory"

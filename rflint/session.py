@@ -20,6 +20,11 @@ def _lines(file: str) -> tuple[str, ...]:
         return ()
 
 
+def _broadcast(res):
+    """A square resolution applies to every axis, so Conv1d and Conv3d models get it too."""
+    return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
+
+
 @dataclass
 class Outcome:
     models: list[ModelReport]
@@ -60,7 +65,7 @@ class Session:
 
         job = Job(
             analyzed=frozenset(os.path.realpath(f) for f in self.files),
-            input_res=self.settings.input_res or (224, 224),
+            input_res=_broadcast(self.settings.input_res or 224),
             input_res_auto=self.settings.input_res_auto,
             timeout=self.settings.timeout,
             search_fixes=self.wants_fixes(),

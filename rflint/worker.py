@@ -71,6 +71,7 @@ def analyze_entry(entry, job) -> ModelReport:
         result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
     except CaptureError as error:
         model.status, model.error = "error", f"RF903: cannot trace: {_one_line(error.__cause__)}"
+        model.component_types = error.component_types
         return model
     except (Exception, SystemExit) as error:
         model.status, model.error = "error", f"RF902: cannot build: {_one_line(error)}"
