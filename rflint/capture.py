@@ -9,7 +9,9 @@ model runs at that resolution. Each node becomes a ``receptive_field.Node``.
 
 from __future__ import annotations
 
+import linecache
 import operator
+import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -290,13 +292,19 @@ def classify_function(target, args, kwargs, result, ndim):
 _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
 def _call_site(node: fx.Node) -> Site | None:
-    """The innermost frame of the call in ``forward`` that created this fx node."""
-    frames = _FRAME.findall(node.stack_trace or "")
+    """The innermost frame outside torch of the call in ``forward`` that created this node,
+    pointing at the first non-blank character of its line."""
+    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "") if not f.startswith(_TORCH_DIR)]
     if not frames:
         return None
-    file, line, _ = frames[-1]
-    return Site(file, int(line), 1, int(line), 1)
+    file, line = frames[-1]
+    text = linecache.getline(file, line)
+    column = len(text) - len(text.lstrip()) + 1
+    return Site(file, line, column, line, len(text.rstrip()) + 1)
 
 
 class _Recorder(fx.Interpreter):

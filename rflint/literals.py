@@ -103,6 +103,7 @@ class _LiteralRewriter(ast.NodeTransformer):
         return len(self.lines[line - 1].encode()[:byte_offset].decode()) + 1
 
     def generic_visit(self, node: ast.AST) -> ast.AST:
+        """NodeTransformer's, minus the unevaluated fields (visits here only ever replace a node)."""
         skipped = _UNEVALUATED_FIELDS.get(type(node), ())
         for field, value in ast.iter_fields(node):
             if field in skipped:
@@ -155,9 +156,10 @@ def rewrite_literals(
 
 def _first_statement_index(tree: ast.Module) -> int:
     """Where code can run first: after the docstring and the ``__future__`` imports."""
-    body = tree.body
     index = 0 if ast.get_docstring(tree, clean=False) is None else 1
-    while index < len(body) and isinstance(body[index], ast.ImportFrom) and body[index].module == "__future__":
+    for statement in tree.body[index:]:
+        if not (isinstance(statement, ast.ImportFrom) and statement.module == "__future__"):
+            break
         index += 1
     return index
 
@@ -186,12 +188,8 @@ def instrument(
     )
     tree.body.insert(_first_statement_index(tree), ast.fix_missing_locations(bind_table))
     code = compile(tree, filename, "exec", dont_inherit=True)
-    consts = tuple(table if type(const) is str and const == placeholder else const for const in code.co_consts)
-    return code.replace(co_consts=consts)
-
-
-def _canonical(path: str | os.PathLike) -> str:
-    return os.path.abspath(path)
+    consts = [table if type(const) is str and const == placeholder else const for const in code.co_consts]
+    return code.replace(co_consts=tuple(consts))
 
 
 class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
@@ -219,22 +217,23 @@ class InstrumentingFinder(importlib.abc.MetaPathFinder):
         files: Iterable[str | os.PathLike],
         overrides: Mapping[tuple[str, int, int], int] | None = None,
     ):
-        self.files = frozenset(map(_canonical, files))
+        self.files = frozenset(map(os.path.abspath, files))
         self.overrides: dict[str, dict[tuple[int, int], int]] = {}
         for (file, line, column), value in (overrides or {}).items():
-            self.overrides.setdefault(_canonical(file), {})[line, column] = value
+            self.overrides.setdefault(os.path.abspath(file), {})[line, column] = value
         if not self.overrides.keys() <= self.files:
-            raise ValueError(f"overrides for files that are not analyzed: {sorted(self.overrides.keys() - self.files)}")
+            unanalyzed = sorted(self.overrides.keys() - self.files)
+            raise ValueError(f"overrides for files that are not analyzed: {unanalyzed}")
 
     def spec_for_file(self, fullname: str, file: str) -> importlib.machinery.ModuleSpec:
         """A spec importing analyzed ``file`` as module ``fullname`` (a package if ``__init__.py``)."""
-        file = _canonical(file)
+        file = os.path.abspath(file)
         loader = _InstrumentingLoader(fullname, file, self.overrides.get(file, {}))
         return importlib.util.spec_from_file_location(fullname, file, loader=loader)
 
     def find_spec(self, fullname, path, target=None):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
-        if spec is None or spec.origin is None or _canonical(spec.origin) not in self.files:
+        if spec is None or spec.origin is None or os.path.abspath(spec.origin) not in self.files:
             return None
         return self.spec_for_file(fullname, spec.origin)
 
@@ -272,11 +271,13 @@ def _forget_stale_modules(analyzed: frozenset[str], top_name: str, top_file: str
     must run instrumented, with the current overrides) and a different package already
     imported under our top-level name (e.g. a same-named package from another folder)."""
     top = sys.modules.get(top_name)
-    foreign_top = top is not None and _canonical(getattr(top, "__file__", None) or "") != top_file
+    imported_top_file = getattr(top, "__file__", None)
+    same_top = imported_top_file is not None and os.path.abspath(imported_top_file) == top_file
+    foreign_top = top is not None and not same_top
     for name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         in_top_package = name == top_name or name.startswith(top_name + ".")
-        if (file and _canonical(file) in analyzed) or (foreign_top and in_top_package):
+        if (file and os.path.abspath(file) in analyzed) or (foreign_top and in_top_package):
             del sys.modules[name]
 
 
@@ -284,6 +285,7 @@ def import_file(
     path: str | os.PathLike,
     files: Iterable[str | os.PathLike],
     overrides: Mapping[tuple[str, int, int], int] | None = None,
+    fresh: bool = True,
 ) -> types.ModuleType:
     """Import analyzed ``path`` (it need not be listed in ``files``) instrumented, afresh.
 
@@ -291,9 +293,11 @@ def import_file(
     lacking ``__init__.py`` put first on ``sys.path`` (and left there: models import lazily)
     so relative imports work. A standalone file's folder goes on ``sys.path`` too, for its
     sibling imports, and the file gets a unique name so same-named files never collide.
-    Already imported analyzed modules are dropped from ``sys.modules`` and re-executed.
+    Already imported analyzed modules are dropped from ``sys.modules`` and re-executed,
+    unless ``fresh`` is False: a worker linting many files of one package then imports
+    (and instruments) each module once.
     """
-    path = _canonical(path)
+    path = os.path.abspath(path)
     root, parts = _import_root(path)
     if parts:
         name = ".".join(parts)
@@ -302,11 +306,12 @@ def import_file(
         stem = os.path.splitext(os.path.basename(path))[0]
         name = f"rflint_standalone_{stem}_{hashlib.sha1(path.encode()).hexdigest()[:12]}"
         top_file = path
-    if sys.path[:1] != [root]:
-        sys.path.insert(0, root)
+    if not fresh and getattr(sys.modules.get(name), "__file__", None) == path:
+        return sys.modules[name]
+    sys.path[:] = [root, *(entry for entry in sys.path if entry != root)]
     importlib.invalidate_caches()  # files written moments ago must be seen
     with instrumented_imports([*files, path], overrides) as finder:
-        _forget_stale_modules(finder.files, name.partition(".")[0], top_file)
+        _forget_stale_modules(finder.files if fresh else frozenset(), name.partition(".")[0], top_file)
         if parts:
             return importlib.import_module(name)
         spec = finder.spec_for_file(name, path)

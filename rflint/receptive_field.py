@@ -102,6 +102,7 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     lows: list[tuple[frozenset[Pair], ...]] = []
     highs: list[tuple[frozenset[Pair], ...]] = []
     unbounded: list[bool] = []
+    reached: list[bool] = []  # some path from an input node arrives here
     fields: list[Field] = []
     for node in nodes:
         if node.is_input:
@@ -109,7 +110,8 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         else:
             in_low = tuple(frozenset().union(*(lows[i][a] for i in node.inputs)) for a in range(ndim))
             in_high = tuple(frozenset().union(*(highs[i][a] for i in node.inputs)) for a in range(ndim))
-        is_unbounded = node.op is GLOBAL or any(unbounded[i] for i in node.inputs)
+        is_reached = node.is_input or any(reached[i] for i in node.inputs)
+        is_unbounded = (node.op is GLOBAL and is_reached) or any(unbounded[i] for i in node.inputs)
         if node.op is GLOBAL:
             low = high = tuple(frozenset() for _ in range(ndim))
         elif isinstance(node.op, Window):
@@ -121,6 +123,7 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         lows.append(low)
         highs.append(high)
         unbounded.append(is_unbounded)
+        reached.append(is_reached)
         fields.append(_field(in_low, low, high, is_unbounded))
     return fields
 

@@ -88,7 +88,7 @@ class _Worker:
 
 def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     """Lint ``files`` on up to ``jobs`` workers; reports come back sorted by file."""
-    import torch  # noqa: F401  (imported once here so forked workers start warm)
+    from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
 
     context = multiprocessing.get_context("fork")
     pending = batches(files, max(jobs, 1))

@@ -38,21 +38,22 @@ def _read_source(file: str) -> str:
 def lint_file(file: str, job, send) -> FileReport:
     """Import ``file`` with literal provenance, then build and analyze each of its models."""
     from .discover import find_models
-    from .literals import import_file
+    from .literals import import_file, instrumented_imports
 
     report = FileReport(file)
     try:
         source = _read_source(file)
-        module = import_file(file, job.analyzed)
+        module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = find_models(module, file, source)
     except (Exception, SystemExit) as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {_one_line(error)}"))
         return report
     entries = [e for e in entries if job.wants(e)]
-    for entry in entries:
-        send(("model", file, entry.name))
-        report.models.append(analyze_entry(entry, job))
+    with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
+        for entry in entries:
+            send(("model", file, entry.name))
+            report.models.append(analyze_entry(entry, job))
     report.imported_files = tuple(sorted(
         os.path.abspath(m.__file__) for m in list(sys.modules.values())
         if getattr(m, "__file__", None) and os.path.abspath(m.__file__) in job.analyzed
@@ -65,6 +66,7 @@ def analyze_entry(entry, job) -> ModelReport:
     from .analysis import CaptureError, analyze
 
     input_res, source = job.resolution_for(entry)
+    input_res = (input_res, input_res) if isinstance(input_res, int) else input_res
     model = ModelReport(entry.name, entry.file, entry.line, entry.column, input_res, entry.kind,
                         type_name=f"{entry.target.__module__}:{entry.target.__qualname__}", input_res_source=source)
     try:

@@ -177,14 +177,25 @@ def dags(draw):
     # The input node carries an op too, sometimes (a stem fused into the input node).
     in_op = draw(st.one_of(st.just(NEUTRAL), ops(ndim)))
     nodes = [Node(op=in_op, is_input=True)]
+    reachable = [True]
+    not_global = st.one_of(st.just(NEUTRAL), windows(ndim))
     for v in range(1, n):
+        if draw(st.integers(0, 19)) == 0:
+            # A source not fed by the input (a learned constant / parameter): it and nodes
+            # fed only by it are unreachable from the input. Unreachable nodes never get
+            # GLOBAL here: see test_global_op_on_a_constant_is_not_unbounded (xfail).
+            nodes.append(Node(inputs=(), op=draw(not_global)))
+            reachable.append(False)
+            continue
         k = draw(st.integers(1, min(3, v)))
         # Bias toward recent nodes: long chains and skip connections both occur.
         inputs = draw(
             st.lists(st.integers(max(0, v - 4), v - 1) | st.integers(0, v - 1),
                      min_size=1, max_size=k, unique=True)
         )
-        nodes.append(Node(inputs=tuple(sorted(inputs)), op=draw(ops(ndim))))
+        reachable.append(any(reachable[i] for i in inputs))
+        op = draw(ops(ndim) if reachable[-1] else not_global)
+        nodes.append(Node(inputs=tuple(sorted(inputs)), op=op))
     return nodes, ndim
 
 
@@ -223,7 +234,7 @@ def test_propagate_matches_brute_force_paths(dag, data):
     assert all(isinstance(x, int) for x in tuple(got_min) + tuple(got_max))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     pairs=st.sets(
         st.tuples(st.fractions(0, 50, max_denominator=4), st.fractions(F(1, 9), 27, max_denominator=9)),
@@ -257,6 +268,24 @@ def test_nodes_not_reachable_from_input_are_not_bounded():
     assert f[4].r_min == f[4].r_max == (3, 3)
     assert not any(x.unbounded for x in f)
     assert_matches_oracle(nodes, 2, f)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="propagate marks a GLOBAL op unbounded even when no path from the input reaches "
+    "it (e.g. a mean over a parameter), and that flag then spreads to every node mixing it "
+    "in; METHOD.md's 'unbounded' is about paths from the input. r_min/r_max are unaffected.",
+)
+def test_global_op_on_a_constant_is_not_unbounded():
+    nodes = [
+        Node(is_input=True),  # 0: x
+        Node(op=NEUTRAL),  # 1: a parameter / constant: no input path
+        Node(inputs=(1,), op=GLOBAL),  # 2: param.mean(): still no input path
+        Node(inputs=(0, 2), op=NEUTRAL),  # 3: x * c
+    ]
+    f = propagate(nodes, 1)
+    assert f[3].r_min == f[3].r_max == (1,)  # fine
+    assert [x.unbounded for x in f] == [False, False, False, False]  # today: 2 and 3 True
 
 
 # --------------------------------------------------------------------------------------
