@@ -10,10 +10,10 @@ import pytest
 from helpers import REPO, rflint
 
 CASES = {
-    "fixtures-64": (["fixtures", "--input-res", "64", "--no-cache"], 1),
-    "functional-24": (["fixtures/functional_pool.py", "--input-res", "24", "--no-cache"], 1),
-    "clean-64": (["fixtures/clean.py", "--input-res", "64", "--no-cache"], 0),
-    "fixtures-64-json": (["fixtures", "--input-res", "64", "--format", "json", "--no-cache"], 1),
+    "fixtures-64": (["fixtures/lint", "--input-res", "64", "--no-cache"], 1),
+    "functional-24": (["fixtures/lint/functional_pool.py", "--input-res", "24", "--no-cache"], 1),
+    "clean-64": (["fixtures/lint/clean.py", "--input-res", "64", "--no-cache"], 0),
+    "fixtures-64-json": (["fixtures/lint", "--input-res", "64", "--format", "json", "--no-cache"], 1),
 }
 
 
