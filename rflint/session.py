@@ -106,6 +106,7 @@ class Session:
             cwd=str(self.cwd),
             fix_mode="unsafe" if self.args.unsafe_fixes else "safe",
             fixed=len(outcome.fixes_applied),
+            quiet=self.args.quiet,
         )
         if self.args.statistics:
             return render_statistics(run, as_json=self.args.format == "json")

@@ -25,6 +25,7 @@ class RunSummary:
     cwd: str
     fix_mode: str = "none"  # "none" | "safe" | "unsafe": which fixes --fix would apply
     fixed: int = 0  # fixes applied in this run
+    quiet: bool = False  # --quiet: diagnostics only, no summary
     version: str = __version__
 
     def path(self, file: str) -> str:

@@ -9,6 +9,8 @@ from . import RunSummary, with_models
 
 def render(run: RunSummary) -> str:
     lines = [diagnostic_line(run, d) for d in run.diagnostics]
+    if run.quiet:
+        return "".join(line + "\n" for line in lines)
     if lines:
         lines.append("")
     lines += summary(run)
