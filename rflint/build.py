@@ -112,17 +112,29 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
         nn.Module.__init__ = module_init
 
 
+@contextlib.contextmanager
+def everything_on_meta() -> Iterator[None]:
+    with torch.device("meta"), parameters_on_meta():
+        yield
+
+
+# Build strategies, cheapest first: everything on meta (no allocation at all, even for a
+# 40 GB layer); then only parameters and buffers (constructors that call ``.item()`` on
+# ordinary tensors, like torchvision's RegNets); then a real CPU build.
+ATTEMPTS = (("meta", everything_on_meta), ("meta", parameters_on_meta), ("cpu", contextlib.nullcontext))
+
+
 def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Built:
-    """Call ``factory`` with parameters on meta; fall back to a real CPU build if that fails."""
+    """Call ``factory`` on the meta device, falling back as ``ATTEMPTS`` describes."""
     analyzed = frozenset(analyzed)
-    try:
-        with recording_sites(analyzed) as records, parameters_on_meta():
-            model = factory()
-        mode = "meta"
-    except Exception:
-        with recording_sites(analyzed) as records:
-            model = factory()
-        mode = "cpu"
+    for mode, context in ATTEMPTS:
+        try:
+            with recording_sites(analyzed) as records, context():
+                model = factory()
+            break
+        except Exception:
+            if mode == "cpu":
+                raise
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
     sites = {

@@ -78,6 +78,9 @@ def _run(args) -> int:
         session.clean_cache()
         return EXIT_CLEAN
     outcome = session.lint()
+    if args.verbose:
+        for note in outcome.notes:
+            print(f"rflint: info: {note}", file=sys.stderr)
     text = session.render(outcome)
     if args.output_file:
         Path(args.output_file).write_text(text)

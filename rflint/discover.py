@@ -89,7 +89,7 @@ def find_models(module: ModuleType, file: str, source: str) -> tuple[list[ModelE
             continue
         kwargs = no_argument_kwargs(value)
         if kwargs is None:
-            skipped.append(f"{name}: needs arguments to be built")
+            skipped.append(f"skipped {name}: needs arguments to be built")
             continue
         entries.append(ModelEntry(name, file, *lines[name], kind, value, kwargs))
     entries.sort(key=lambda e: e.line)

@@ -20,6 +20,10 @@ def _lines(file: str) -> tuple[str, ...]:
         return ()
 
 
+def _relative(file: str, cwd: Path) -> str:
+    return os.path.relpath(file, cwd) if file.startswith(str(cwd) + os.sep) else file
+
+
 def _broadcast(res):
     """A square resolution applies to every axis, so Conv1d and Conv3d models get it too."""
     return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
@@ -73,7 +77,7 @@ class Session:
         reports = run([os.path.realpath(f) for f in self.files], job, self.args.jobs) if self.files else []
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
-        notes = [f"{r.file}: skipped {s}" for r in reports for s in r.skipped]
+        notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
         return Outcome(models, diagnostics, notes=notes)
 
     def wants_fixes(self) -> bool:
@@ -110,10 +114,7 @@ class Session:
         )
         if self.args.statistics:
             return render_statistics(run, as_json=self.args.format == "json")
-        text = render(self.args.format or "concise", run)
-        if self.args.verbose:
-            text = "\n".join(outcome.notes + [text])
-        return text
+        return render(self.args.format or "concise", run)
 
     def clean_cache(self) -> None:
         import shutil

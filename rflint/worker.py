@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import sys
+import tokenize
 import warnings
 
 from .diagnostics import Diagnostic, FileReport, ModelReport
@@ -22,7 +23,7 @@ def _one_line(error: BaseException) -> str:
     if isinstance(error, SystemExit):
         return f"SystemExit: the file called sys.exit({error.code!r}) at import"
     if isinstance(error, SyntaxError):
-        return f"SyntaxError: {error.msg} (line {error.lineno})"
+        return f"SyntaxError: {error.msg}" + (f" (line {error.lineno})" if error.lineno else "")
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
@@ -31,8 +32,17 @@ def failure(code: str, file: str, line: int, column: int, message: str, models=(
 
 
 def _read_source(file: str) -> str:
+    """The file's text in its declared encoding (PEP 263; UTF-8 by default)."""
     with open(file, "rb") as handle:
-        return handle.read().decode("utf-8")
+        data = handle.read()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError:  # undecodable first lines: report the byte below
+        encoding = "utf-8"
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise SyntaxError(f"not valid {encoding}: byte {data[error.start]:#x} at offset {error.start}") from None
 
 
 def lint_file(file: str, job, send) -> FileReport:
@@ -45,6 +55,8 @@ def lint_file(file: str, job, send) -> FileReport:
         source = _read_source(file)
         module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = find_models(module, file, source)
+        if not entries and not report.skipped:
+            report.skipped.append("no models found")
     except (Exception, SystemExit) as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {_one_line(error)}"))
