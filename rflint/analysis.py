@@ -1,6 +1,6 @@
 """The Python API: ``rflint.analyze(model_or_factory, input_res=224)``.
 
-Pipeline: build (meta device) -> capture (torch.fx) -> receptive fields -> Result.
+Pipeline: build (meta device) -> capture (torch.fx, or eager recording) -> receptive fields -> Result.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def analyze(
         i_min=i_min,
         i_max=i_max,
         neutral_ops=neutral,
-        capture="fx",
+        capture=captured.method,
         build=build_mode,
         component_types=component_types(model),
     )

@@ -18,16 +18,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class Site:
-    """A span of source: 1-based line and 1-based character column (like ruff)."""
-
-    file: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
+from .result import Site
 
 
 @dataclass

@@ -4,7 +4,9 @@ torch.fx traces through custom blocks down to the layers that matter (convs, poo
 resampling) and sees functional calls in ``forward``. An fx Interpreter then runs the graph
 once on meta tensors at the input resolution: that gives every tensor's shape (to read
 functional kernels, upsampling factors and which reshapes flatten space) and proves the
-model runs at that resolution. Each node becomes a ``receptive_field.Node``.
+model runs at that resolution. Each node becomes a ``receptive_field.Node``. A model fx
+cannot trace (Python control flow on shapes, ``len(x)``) is recorded while it runs
+instead (``capture_fallback``), with the same leaves and the same classification.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
 LEAF_TYPES = (_ConvNd, *POOLS, *ADAPTIVE, nn.Upsample, nn.Linear, nn.Flatten, nn.Unflatten,
               nn.MultiheadAttention, nn.PixelShuffle, nn.PixelUnshuffle)
 
+# Every spelling a call can take: fx records the function called in ``forward``; the
+# fallback's TorchFunctionMode sees the same public function (F.max_pool2d, F.interpolate),
+# or the builtin it aliases (F.conv2d is torch.conv2d, F.avg_pool2d is torch._C._nn.avg_pool2d).
 CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
 CONV_TRANSPOSE_FUNCTIONS = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
 MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
@@ -43,7 +48,9 @@ AVG_POOL_FUNCTIONS = {F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d
 LP_POOL_FUNCTIONS = {F.lp_pool1d, F.lp_pool2d}
 ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
                       F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
-                      torch.adaptive_avg_pool1d, torch.adaptive_max_pool1d}
+                      torch.adaptive_avg_pool1d, torch.adaptive_max_pool1d, torch._C._nn.adaptive_avg_pool2d,
+                      torch._C._nn.adaptive_avg_pool3d, torch._C._nn.adaptive_max_pool2d,
+                      torch._C._nn.adaptive_max_pool3d}
 RESAMPLE_FUNCTIONS = {F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear}
 RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as", "squeeze", "unsqueeze"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
@@ -61,7 +68,7 @@ POINTWISE = {
     "div_", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout", "dropout2d",
     "drop_path", "stochastic_depth", "_assert", "pad", "linear", "normalize", "channel_shuffle", "where", "masked_fill",
     "square", "sign", "erf", "tanh_", "hardswish_", "zeros_like", "ones_like", "roll",
-    "eq", "ne", "lt", "gt", "le", "ge", "and_", "or_", "rms_norm",
+    "eq", "ne", "lt", "gt", "le", "ge", "and_", "or_", "rms_norm", "setitem",
 }
 
 
@@ -83,6 +90,18 @@ class Captured:
     nodes: list[CapturedNode]
     ndim: int
     output_shape: Any = None
+    method: str = "fx"  # "fx" (symbolic trace) or "eager" (recorded while running)
+
+
+def is_leaf(m: nn.Module) -> bool:
+    """A layer whose spatial behaviour rflint knows, or a torch.nn module with no children.
+
+    Both captures stop here and record the module as one node; anything else (timm's
+    registered leaf modules too, some of which hold convs) is followed inside.
+    """
+    if isinstance(m, LEAF_TYPES):
+        return True
+    return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
 
 
 class LayerTracer(fx.Tracer):
@@ -93,9 +112,7 @@ class LayerTracer(fx.Tracer):
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, LEAF_TYPES):
-            return True
-        return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
+        return is_leaf(m)
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
@@ -295,16 +312,52 @@ _FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
-def _call_site(node: fx.Node) -> Site | None:
-    """The innermost frame outside torch of the call in ``forward`` that created this node,
-    pointing at the first non-blank character of its line."""
-    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "") if not f.startswith(_TORCH_DIR)]
-    if not frames:
-        return None
-    file, line = frames[-1]
+def is_torch_file(file: str) -> bool:
+    return file.startswith(_TORCH_DIR)
+
+
+def line_site(file: str, line: int) -> Site:
+    """A whole source line, from its first non-blank character."""
     text = linecache.getline(file, line)
     column = len(text) - len(text.lstrip()) + 1
     return Site(file, line, column, line, len(text.rstrip()) + 1)
+
+
+def _call_site(node: fx.Node) -> Site | None:
+    """The line of the innermost frame outside torch of the call that created this node."""
+    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "") if not is_torch_file(f)]
+    return line_site(*frames[-1]) if frames else None
+
+
+def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple[int, ...], ndim: int) -> CapturedNode:
+    """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
+    kind, op, strides, kernels = classify_module(module, args, result, ndim)
+    return CapturedNode(
+        name=path or type(module).__name__,
+        op_type=type(module).__name__,
+        kind=kind,
+        inputs=inputs,
+        op=op,
+        module_path=path,
+        stride_literals=_literal_sites(strides),
+        kernel_literals=_literal_sites(kernels),
+    )
+
+
+def function_node(name: str, target, args, kwargs, result, inputs: tuple[int, ...], ndim: int,
+                  called_at: Site | None) -> CapturedNode:
+    """One call of a function or Tensor method."""
+    kind, op, strides, kernels = classify_function(target, args, kwargs, result, ndim)
+    return CapturedNode(
+        name=name,
+        op_type=_op_name(target),
+        kind=kind,
+        inputs=inputs,
+        op=op,
+        called_at=called_at,
+        stride_literals=_literal_sites(strides),
+        kernel_literals=_literal_sites(kernels),
+    )
 
 
 class _Recorder(fx.Interpreter):
@@ -328,25 +381,10 @@ class _Recorder(fx.Interpreter):
             captured = CapturedNode(n.name, "input", "input", (), rf.NEUTRAL)
         elif n.op == "get_attr":
             captured = CapturedNode(n.name, "constant", "constant", ())
+        elif n.op == "call_module":
+            captured = module_node(n.target, self.modules[n.target], args, result, inputs, self.ndim)
         else:
-            if n.op == "call_module":
-                module = self.modules[n.target]
-                kind, op, strides, kernels = classify_module(module, args, result, self.ndim)
-                op_type = type(module).__name__
-            else:
-                kind, op, strides, kernels = classify_function(n.target, args, kwargs, result, self.ndim)
-                op_type = _op_name(n.target)
-            captured = CapturedNode(
-                name=n.target if n.op == "call_module" else n.name,
-                op_type=op_type,
-                kind=kind,
-                inputs=inputs,
-                op=op,
-                module_path=n.target if n.op == "call_module" else None,
-                called_at=None if n.op == "call_module" else _call_site(n),
-                stride_literals=_literal_sites(strides),
-                kernel_literals=_literal_sites(kernels),
-            )
+            captured = function_node(n.name, n.target, args, kwargs, result, inputs, self.ndim, _call_site(n))
         self.index[n] = len(self.nodes)
         self.nodes.append(captured)
         return result
@@ -361,11 +399,25 @@ def input_spec(model: nn.Module) -> tuple[int, int]:
     return 3, 2
 
 
-def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
-    """Trace ``model`` with fx and run it once on a meta input of size ``input_res``."""
+def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+    """Trace ``model`` with fx and run the graph once on a meta input of size ``input_res``."""
     gm = trace(model)
     ndim = len(input_res)
     recorder = _Recorder(gm, ndim)
     with torch.no_grad():
         recorder.run(torch.empty(1, channels, *input_res, device="meta"))
-    return Captured(recorder.nodes, ndim, _shape(recorder.output))
+    return Captured(recorder.nodes, ndim, _shape(recorder.output), "fx")
+
+
+def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+    """The fx capture, or the eager one if fx cannot trace or run the model.
+
+    If the eager capture fails too, its error is raised: it comes from running the
+    model's own code, so it says why the model does not run at ``input_res``.
+    """
+    from .capture_fallback import capture_eager
+
+    try:
+        return capture_fx(model, input_res, channels)
+    except Exception:
+        return capture_eager(model, input_res, channels)

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
-    except (ConfigError, UsageError, KeyError, FileNotFoundError) as error:
+    except (ConfigError, UsageError, KeyError, FileNotFoundError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"rflint: error: {message}", file=sys.stderr)
         return EXIT_USAGE
@@ -78,6 +78,8 @@ def _run(args) -> int:
         session.clean_cache()
         return EXIT_CLEAN
     outcome = session.lint()
+    for warning in session.warnings:
+        print(f"rflint: warning: {warning}", file=sys.stderr)
     if args.verbose:
         for note in outcome.notes:
             print(f"rflint: info: {note}", file=sys.stderr)

@@ -83,5 +83,5 @@ class FileReport:
     file: str
     models: list[ModelReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # file-level (import) problems
-    imported_files: tuple[str, ...] = ()  # analyzed files its import pulled in
+    imported_files: tuple[str, ...] = ()  # user-editable files its import pulled in (cache keys)
     skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose

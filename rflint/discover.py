@@ -31,6 +31,7 @@ class ModelEntry:
     kind: str  # "factory" | "class"
     target: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
+    input_res: tuple[int, ...] | None = None  # configured for this model
 
     def factory(self) -> Callable[[], nn.Module]:
         return functools.partial(self.target, **self.kwargs)
@@ -94,3 +95,23 @@ def find_models(module: ModuleType, file: str, source: str) -> tuple[list[ModelE
         entries.append(ModelEntry(name, file, *lines[name], kind, value, kwargs))
     entries.sort(key=lambda e: e.line)
     return entries, skipped
+
+
+def with_configured(entries: list[ModelEntry], module: ModuleType, file: str, source: str, configured,
+                    skipped: list[str]) -> list[ModelEntry]:
+    """Add the models ``[tool.rflint] models`` names in this file (with their keyword
+    arguments and resolution); a configured name replaces the discovered one."""
+    lines = definitions(source)
+    by_name = {e.name: e for e in entries}
+    for config in configured:
+        target = module
+        for part in config.name.split("."):
+            target = getattr(target, part, None)
+        if target is None:
+            raise LookupError(f"configured model '{config.target}' is not defined in {file}")
+        line, column = lines.get(config.name.split(".")[0], (1, 1))
+        kind = "class" if inspect.isclass(target) else "factory"
+        kwargs = {**(no_argument_kwargs(target) or {}), **config.kwargs}
+        by_name[config.name] = ModelEntry(config.name, file, line, column, kind, target, kwargs, config.input_res)
+        skipped[:] = [note for note in skipped if not note.startswith(f"skipped {config.name}:")]
+    return sorted(by_name.values(), key=lambda e: e.line)

@@ -54,7 +54,8 @@ def apply_edits(file: str | os.PathLike, edits: Iterable[Edit], expected_sha256:
     new_values = {}
     for edit in replacements:
         node, position = literals.get((edit.line, edit.column), (None, None))
-        if node is None or node.value != edit.old or (position.end.line, position.end.column + 1) != (edit.end_line, edit.end_column):
+        end = None if position is None else (position.end.line, position.end.column + 1)
+        if node is None or node.value != edit.old or end != (edit.end_line, edit.end_column):
             raise RewriteError(f"{file}:{edit.line}:{edit.column}: no integer literal {edit.old!r} here")
         new_values[node] = edit.new
     new_text = wrapper.module.visit(_LiteralReplacer(new_values)).code

@@ -31,13 +31,9 @@ class Job:
     search_fixes: bool = False
     explicit: dict[str, list] = field(default_factory=dict)  # file -> configured model entries
 
-    def wants(self, entry) -> bool:
-        return True
-
     def resolution_for(self, entry) -> tuple[tuple[int, ...] | int, str]:
-        configured = entry.input_res if getattr(entry, "input_res", None) else None
-        if configured:
-            return configured, "config"
+        if entry.input_res:
+            return entry.input_res, "config"
         if self.input_res_auto:
             from .discover import declared_resolution
 

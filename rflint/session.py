@@ -20,6 +20,30 @@ def _lines(file: str) -> tuple[str, ...]:
         return ()
 
 
+def _entry_file(entry) -> str:
+    """The file a configured model lives in; ``pkg.module:factory`` is found on sys.path."""
+    if entry.file:
+        return os.path.realpath(entry.file)
+    import importlib.util
+
+    spec = importlib.util.find_spec(entry.module)
+    if spec is None or not spec.origin:
+        raise ValueError(f"configured model '{entry.target}': module '{entry.module}' not found")
+    return os.path.realpath(spec.origin)
+
+
+def _configured_files(settings) -> list[str]:
+    return sorted({_entry_file(entry) for entry in settings.models})
+
+
+def _explicit_models(settings) -> dict[str, list]:
+    """Configured model entries, by the file they live in."""
+    explicit: dict[str, list] = {}
+    for entry in settings.models:
+        explicit.setdefault(_entry_file(entry), []).append(entry)
+    return explicit
+
+
 def _relative(file: str, cwd: Path) -> str:
     return os.path.relpath(file, cwd) if file.startswith(str(cwd) + os.sep) else file
 
@@ -45,6 +69,7 @@ class Session:
     cwd: Path
     settings: object
     files: list[str]
+    warnings: list[str] = field(default_factory=list)  # printed on stderr
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -60,21 +85,59 @@ class Session:
             "timeout": args.timeout,
         }.items() if value is not None}
         settings = load_settings(config, cli)
-        files, _errors = discover(paths, settings, args.force_exclude)
-        return cls(args, cwd, settings, [str(f) for f in files])
+        files, errors = discover(paths, settings, args.force_exclude)
+        files = [str(f) for f in files] + [f for f in _configured_files(settings) if f not in map(str, files)]
+        return cls(args, cwd, settings, files, warnings=list(errors))
 
-    def lint(self) -> Outcome:
-        from .lint import collect
-        from .runner import Job, run
+    def job(self):
+        from .runner import Job
 
-        job = Job(
+        return Job(
             analyzed=frozenset(os.path.realpath(f) for f in self.files),
             input_res=_broadcast(self.settings.input_res or 224),
             input_res_auto=self.settings.input_res_auto,
             timeout=self.settings.timeout,
             search_fixes=self.wants_fixes(),
+            explicit=_explicit_models(self.settings),
         )
-        reports = run([os.path.realpath(f) for f in self.files], job, self.args.jobs) if self.files else []
+
+    def cache(self, job):
+        """The result cache, keyed on everything that changes an analysis (not on rule
+        selection or noqa: those are applied afterwards)."""
+        from .cache import Cache, fingerprint
+
+        if self.args.no_cache or os.environ.get("RFLINT_NO_CACHE"):
+            return None
+        options = {"input_res": job.input_res, "input_res_auto": job.input_res_auto,
+                   "search_fixes": job.search_fixes, "explicit": job.explicit}
+        return Cache(self.cache_dir, fingerprint(options), job.analyzed)
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.args.cache_dir) if self.args.cache_dir else self.cwd / ".rflint_cache"
+
+    def analyze(self) -> list:
+        """A FileReport per file: from the cache where nothing changed, else from workers."""
+        job = self.job()
+        cache = self.cache(job)
+        files = sorted(job.analyzed)
+        cached = {f: cache.get(f) for f in files} if cache else {}
+        todo = [f for f in files if cached.get(f) is None]
+        fresh = []
+        if todo:
+            from .runner import run
+
+            fresh = run(todo, job, self.args.jobs)
+            for report in fresh:
+                if cache:
+                    cache.put(report)
+        self.warnings += cache.warnings if cache else []
+        return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
+
+    def lint(self) -> Outcome:
+        from .lint import collect
+
+        reports = self.analyze()
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
@@ -117,6 +180,6 @@ class Session:
         return render(self.args.format or "concise", run)
 
     def clean_cache(self) -> None:
-        import shutil
+        from .cache import clean
 
-        shutil.rmtree(self.args.cache_dir or self.cwd / ".rflint_cache", ignore_errors=True)
+        clean(self.cache_dir)

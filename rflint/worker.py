@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import sys
+import sysconfig
 import tokenize
 import warnings
 
@@ -47,7 +48,7 @@ def _read_source(file: str) -> str:
 
 def lint_file(file: str, job, send) -> FileReport:
     """Import ``file`` with literal provenance, then build and analyze each of its models."""
-    from .discover import find_models
+    from .discover import find_models, with_configured
     from .literals import import_file, instrumented_imports
 
     report = FileReport(file)
@@ -55,22 +56,31 @@ def lint_file(file: str, job, send) -> FileReport:
         source = _read_source(file)
         module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = find_models(module, file, source)
+        entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
         if not entries and not report.skipped:
             report.skipped.append("no models found")
     except (Exception, SystemExit) as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {_one_line(error)}"))
         return report
-    entries = [e for e in entries if job.wants(e)]
     with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
         for entry in entries:
             send(("model", file, entry.name))
             report.models.append(analyze_entry(entry, job))
-    report.imported_files = tuple(sorted(
-        os.path.abspath(m.__file__) for m in list(sys.modules.values())
-        if getattr(m, "__file__", None) and os.path.abspath(m.__file__) in job.analyzed
-    ))
+    report.imported_files = local_imports(job.analyzed)
     return report
+
+
+def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
+    """The files this process imported that a user may edit: the analyzed set plus anything
+    outside the standard library, site-packages and rflint (the cache keys on their hashes)."""
+    installed = tuple({sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+    own = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    files = {os.path.realpath(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    return tuple(sorted(
+        f for f in files
+        if f in analyzed or (f.endswith(".py") and not f.startswith(installed) and not f.startswith(own))
+    ))
 
 
 def analyze_entry(entry, job) -> ModelReport:

@@ -1,0 +1,127 @@
+"""Stage 4, fallback: record a model's ops while it runs on meta tensors.
+
+torch.fx cannot trace a ``forward`` that branches or loops on shapes (``if x.shape[-1] >
+100``, ``len(x)``, ``for i in range(x.size(1))``). Running the model itself on a meta input
+has no such limit. A TorchFunctionMode sees every torch function and Tensor method as it
+is called and links its output tensors to the nodes that produced its input tensors;
+global forward hooks make each leaf module (``capture.is_leaf``) one node, with the ops
+inside it unrecorded, exactly as the fx tracer stops at it. Both captures classify with
+the same functions and give the same ``CapturedNode`` list.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import sys
+from collections import Counter
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
+
+from .capture import Captured, CapturedNode, _op_name, _shape, function_node, is_leaf, is_torch_file, line_site, module_node
+from .result import Site
+
+
+def _canonical(func):
+    """The ``operator`` function fx records for a Tensor dunder method (``x[i]`` is getitem)."""
+    name = getattr(func, "__name__", "")
+    if name.startswith("__") and name.endswith("__"):
+        return getattr(operator, name[2:-2], func)
+    return func
+
+
+def _tensors(*values) -> list[torch.Tensor]:
+    return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
+
+
+_RFLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _caller_site() -> Site | None:
+    """The line of the innermost frame outside torch and rflint, as the fx capture reports it."""
+    frame = sys._getframe(2)
+    while frame is not None and (is_torch_file(frame.f_code.co_filename) or frame.f_code.co_filename.startswith(_RFLINT_DIR)):
+        frame = frame.f_back
+    return None if frame is None else line_site(frame.f_code.co_filename, frame.f_lineno)
+
+
+class _Recorder(TorchFunctionMode):
+    """Links every op's output tensors to the nodes that produced its inputs.
+
+    A tensor is known by ``id``; every tensor seen is kept alive so no id is reused. An
+    in-place op returns its input, so its node becomes that tensor's producer and later
+    readers see the update; ``x[i] = y`` returns nothing and updates ``x`` the same way.
+    """
+
+    def __init__(self, model: nn.Module, ndim: int):
+        super().__init__()
+        self.ndim = ndim
+        self.nodes: list[CapturedNode] = []
+        self.producer: dict[int, int] = {}
+        self.alive: list[torch.Tensor] = []
+        self.paths = {id(m): path for path, m in model.named_modules()}
+        self.name_counts: Counter[str] = Counter()
+        self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
+
+    def add(self, node: CapturedNode, outputs) -> None:
+        for tensor in _tensors(outputs):
+            self.producer[id(tensor)] = len(self.nodes)
+            self.alive.append(tensor)
+        self.nodes.append(node)
+
+    def inputs_of(self, *values) -> tuple[int, ...]:
+        found = (self.producer.get(id(t)) for t in _tensors(values))
+        return tuple(dict.fromkeys(i for i in found if i is not None))
+
+    def unique_name(self, target) -> str:
+        """fx's node naming: the op's name, then ``name_1``, ``name_2``..."""
+        base = _op_name(target)
+        count = self.name_counts[base]
+        self.name_counts[base] += 1
+        return f"{base}_{count}" if count else base
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        target = _canonical(func)
+        outputs = args[0] if target is operator.setitem else result
+        if self.leaf_depth or not _tensors(outputs):
+            return result
+        inputs = self.inputs_of(args, kwargs)
+        name = self.unique_name(target)
+        self.add(function_node(name, target, args, kwargs, result, inputs, self.ndim, _caller_site()), outputs)
+        return result
+
+    def enter_module(self, module: nn.Module, args) -> None:
+        if is_leaf(module):
+            self.leaf_depth += 1
+
+    def exit_module(self, module: nn.Module, args, kwargs, result) -> None:
+        """Record an outermost leaf; classifying it runs torch code, still inside the leaf."""
+        if not is_leaf(module):
+            return
+        if self.leaf_depth == 1:
+            inputs = self.inputs_of(args, kwargs)
+            self.add(module_node(self.paths.get(id(module)), module, args, result, inputs, self.ndim), result)
+        self.leaf_depth -= 1
+
+
+def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+    """Run ``model`` once on a meta input of size ``input_res`` and record its ops."""
+    ndim = len(input_res)
+    recorder = _Recorder(model, ndim)
+    x = torch.empty(1, channels, *input_res, device="meta")
+    recorder.add(CapturedNode("input", "input", "input", ()), x)
+    pre = nn.modules.module.register_module_forward_pre_hook(recorder.enter_module)
+    post = nn.modules.module.register_module_forward_hook(recorder.exit_module, with_kwargs=True)
+    try:
+        with torch.no_grad(), recorder:
+            output = model(x)
+    finally:
+        pre.remove()
+        post.remove()
+    return Captured(recorder.nodes, ndim, _shape(output), "eager")
