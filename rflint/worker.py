@@ -76,7 +76,7 @@ def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
     outside the standard library, site-packages and rflint (the cache keys on their hashes)."""
     installed = tuple({sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")})
     own = os.path.dirname(os.path.realpath(__file__)) + os.sep
-    files = {os.path.realpath(m.__file__) for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
+    files = {os.path.realpath(f) for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")}
     return tuple(sorted(
         f for f in files
         if f in analyzed or (f.endswith(".py") and not f.startswith(installed) and not f.startswith(own))
