@@ -9,6 +9,7 @@ allocates nothing. Only when that fails is the model built for real on the CPU.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import linecache
 import sys
@@ -63,11 +64,16 @@ def _char_column(file: str, line: int, byte_col: int | None) -> int:
 
 
 def _frame_site(frame) -> Site:
-    code = frame.f_code
-    line, end_line, col, end_col = frame.f_lineno, None, None, None
-    if hasattr(code, "co_positions") and frame.f_lasti >= 0:  # Python >= 3.11
-        line, end_line, col, end_col = next(itertools.islice(code.co_positions(), frame.f_lasti // 2, None))
-        line = line or frame.f_lineno
+    return _site_at(frame.f_code, frame.f_lasti, frame.f_lineno)
+
+
+@functools.lru_cache(maxsize=None)
+def _site_at(code, lasti: int, lineno: int) -> Site:
+    """The span of the instruction at ``lasti``: for a call, the whole call expression."""
+    line, end_line, col, end_col = lineno, None, None, None
+    if hasattr(code, "co_positions") and lasti >= 0:  # Python >= 3.11
+        line, end_line, col, end_col = next(itertools.islice(code.co_positions(), lasti // 2, None))
+        line = line or lineno
     end_line = end_line or line
     file = code.co_filename
     return Site(file, line, _char_column(file, line, col), end_line, _char_column(file, end_line, end_col))
@@ -87,7 +93,7 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
     def recording_init(self, *args, **kwargs):
         module_init(self, *args, **kwargs)
         frame = sys._getframe(1)
-        while frame is not None and frame.f_locals.get("self") is self:
+        while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self:
             frame = frame.f_back
         sites = []
         while frame is not None:
@@ -109,10 +115,43 @@ def everything_on_meta() -> Iterator[None]:
         yield
 
 
-# Build strategies, cheapest first: everything on meta (no allocation at all, even for a
-# 40 GB layer); then only parameters and buffers (constructors that call ``.item()`` on
-# ordinary tensors, like torchvision's RegNets); then a real CPU build.
-ATTEMPTS = (("meta", everything_on_meta), ("meta", parameters_on_meta), ("cpu", contextlib.nullcontext))
+@contextlib.contextmanager
+def skipping_init() -> Iterator[None]:
+    """``torch.nn.init`` fills values rflint never reads; skipping it makes builds ~3x faster."""
+    originals = {name: getattr(nn.init, name) for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")}
+    for name in originals:
+        setattr(nn.init, name, _unchanged)
+    try:
+        yield
+    finally:
+        for name, function in originals.items():
+            setattr(nn.init, name, function)
+
+
+def _unchanged(tensor, *args, **kwargs):
+    return tensor
+
+
+def _both(first, second):
+    @contextlib.contextmanager
+    def combined() -> Iterator[None]:
+        with first(), second():
+            yield
+
+    return combined
+
+
+# Build strategies, cheapest first: parameters and buffers moved to meta as they are
+# registered, weight init skipped (constructors may still compute with ordinary tensors and
+# call ``.item()``, like torchvision's RegNets); everything on meta (no allocation at all,
+# even for a 400 GB layer); the same with weight init; and last a real CPU build.
+ATTEMPTS = (
+    ("meta", _both(parameters_on_meta, skipping_init)),
+    ("meta", _both(everything_on_meta, skipping_init)),
+    ("meta", everything_on_meta),
+    ("meta", parameters_on_meta),
+    ("cpu", contextlib.nullcontext),
+)
 
 
 def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Built:
