@@ -24,6 +24,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.utils._pytree import tree_leaves
 
 from . import receptive_field as rf
 from .literals import origin_of
@@ -179,6 +180,10 @@ def _keeps_space(in_shape, out_shape, ndim: int) -> bool:
 
 def _shape(value):
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+
+def tensors(*values) -> list[torch.Tensor]:
+    return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
 
 
 def _first_tensor(args):
@@ -361,7 +366,13 @@ def function_node(name: str, target, args, kwargs, result, inputs: tuple[int, ..
 
 
 class _Recorder(fx.Interpreter):
-    """Runs the traced graph on meta tensors and classifies each node as it runs."""
+    """Runs the traced graph on meta tensors and classifies each node as it runs.
+
+    Nodes that make no tensor (``x.shape[0]``, ``x.size(1) // 4``) are left out: a size
+    carries no pixels, and linking through it would let a conv on a globally pooled vector
+    (ECA's channel Conv1d after ``x.mean((2, 3)).view(x.shape[0], 1, -1)``) inherit the
+    bounded field of ``x``.
+    """
 
     def __init__(self, gm: fx.GraphModule, ndim: int):
         super().__init__(gm)
@@ -375,6 +386,8 @@ class _Recorder(fx.Interpreter):
         result = super().run_node(n)
         if n.op == "output":
             self.output = result
+            return result
+        if n.op != "placeholder" and not tensors(result):
             return result
         inputs = tuple(self.index[i] for i in n.all_input_nodes if i in self.index)
         if n.op == "placeholder":

@@ -20,9 +20,9 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
 
-from .capture import Captured, CapturedNode, _op_name, _shape, function_node, is_leaf, is_torch_file, line_site, module_node
+from .capture import (Captured, CapturedNode, _op_name, _shape, function_node, is_leaf, is_torch_file, line_site,
+                      module_node, tensors)
 from .result import Site
 
 
@@ -32,10 +32,6 @@ def _canonical(func):
     if name.startswith("__") and name.endswith("__"):
         return getattr(operator, name[2:-2], func)
     return func
-
-
-def _tensors(*values) -> list[torch.Tensor]:
-    return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
 
 
 _RFLINT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -68,13 +64,13 @@ class _Recorder(TorchFunctionMode):
         self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
 
     def add(self, node: CapturedNode, outputs) -> None:
-        for tensor in _tensors(outputs):
+        for tensor in tensors(outputs):
             self.producer[id(tensor)] = len(self.nodes)
             self.alive.append(tensor)
         self.nodes.append(node)
 
     def inputs_of(self, *values) -> tuple[int, ...]:
-        found = (self.producer.get(id(t)) for t in _tensors(values))
+        found = (self.producer.get(id(t)) for t in tensors(values))
         return tuple(dict.fromkeys(i for i in found if i is not None))
 
     def unique_name(self, target) -> str:
@@ -89,7 +85,7 @@ class _Recorder(TorchFunctionMode):
         result = func(*args, **kwargs)
         target = _canonical(func)
         outputs = args[0] if target is operator.setitem else result
-        if self.leaf_depth or not _tensors(outputs):
+        if self.leaf_depth or not tensors(outputs):
             return result
         inputs = self.inputs_of(args, kwargs)
         name = self.unique_name(target)

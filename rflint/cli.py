@@ -77,13 +77,15 @@ def _run(args) -> int:
     if args.clean:
         session.clean_cache()
         return EXIT_CLEAN
-    outcome = session.lint()
+    outcome = session.run()
     for warning in session.warnings:
         print(f"rflint: warning: {warning}", file=sys.stderr)
     if args.verbose:
         for note in outcome.notes:
             print(f"rflint: info: {note}", file=sys.stderr)
-    text = session.render(outcome)
+    text = outcome.diff if args.diff else session.render(outcome)
+    if args.show_fixes:
+        text += session.show_fixes(outcome)
     if args.output_file:
         Path(args.output_file).write_text(text)
     elif text:

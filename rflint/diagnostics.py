@@ -84,4 +84,5 @@ class FileReport:
     models: list[ModelReport] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)  # file-level (import) problems
     imported_files: tuple[str, ...] = ()  # user-editable files its import pulled in (cache keys)
+    hashes: dict[str, str] = field(default_factory=dict)  # sha256 of those files when analysed
     skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose

@@ -115,3 +115,52 @@ def with_configured(entries: list[ModelEntry], module: ModuleType, file: str, so
         by_name[config.name] = ModelEntry(config.name, file, line, column, kind, target, kwargs, config.input_res)
         skipped[:] = [note for note in skipped if not note.startswith(f"skipped {config.name}:")]
     return sorted(by_name.values(), key=lambda e: e.line)
+
+
+def declared_resolution(entry: ModelEntry) -> tuple[int, int] | None:
+    """The input size the model's library declares for it (``--input-res auto``), or None.
+
+    timm: the ``input_size`` of the model's default pretrained config, read from timm's
+    registry without building the model. torchvision: the crop size its default weights
+    are evaluated at. A library is consulted only if the user's code already imported it.
+    """
+    import sys
+
+    module = getattr(entry.target, "__module__", None) or ""
+    timm, torchvision = sys.modules.get("timm"), sys.modules.get("torchvision.models")
+    if module.startswith("timm.") and timm is not None:
+        return _timm_resolution(timm, entry)
+    if module.startswith("torchvision.") and torchvision is not None:
+        return _torchvision_resolution(torchvision, entry.target)
+    return None
+
+
+def _pair(size) -> tuple[int, int]:
+    return (int(size), int(size)) if isinstance(size, int) else tuple(int(s) for s in size[-2:])
+
+
+def _timm_resolution(timm: ModuleType, entry: ModelEntry) -> tuple[int, int] | None:
+    """A factory's own config; ``create_model``'s by ``model_name``; for a class, the size
+    every model of its module shares. An ``img_size`` argument overrides them all."""
+    if "img_size" in entry.kwargs:
+        return _pair(entry.kwargs["img_size"])
+    if inspect.isclass(entry.target):
+        names = timm.list_models(module=entry.target.__module__.rsplit(".", 1)[-1])
+    elif entry.target is timm.create_model:
+        names = [entry.kwargs.get("model_name", "")]
+    else:
+        names = [entry.target.__name__]
+    configs = (timm.models.get_pretrained_cfg(name) for name in names)
+    sizes = {_pair(config.input_size) for config in configs if config is not None}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _torchvision_resolution(models: ModuleType, factory) -> tuple[int, int] | None:
+    """The crop of the default weights' image-classification transforms (video,
+    segmentation and detection weights declare none)."""
+    try:
+        transforms = models.get_model_weights(factory).DEFAULT.transforms
+    except (ValueError, KeyError, AttributeError):
+        return None
+    crop = transforms.keywords.get("crop_size") if transforms.func.__name__ == "ImageClassification" else None
+    return None if crop is None else _pair(crop)

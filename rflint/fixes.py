@@ -10,19 +10,21 @@ memory, the model is rebuilt on the meta device and re-analysed. No file is touc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
+import os
+import sys
 import tokenize
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+import types
+from dataclasses import astuple, dataclass, field
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .analysis import analyze
 from .build import build
-from .capture import input_spec
 from .diagnostics import Edit, Fix
 from .discover import ModelEntry
 from .literals import import_file
@@ -48,22 +50,24 @@ class Knob:
     patch_kernels: dict[Site, int] = field(default_factory=dict)
     depth: int = 0  # index of the latest layer it governs
 
-    @property
-    def new_stride(self) -> int:
-        return max(self.stride // 2, 1)
-
-    def changes(self) -> dict[Site, tuple[int, int]]:
-        """Literal -> (old value, new value)."""
-        kernels = {site: (k, max(k // 2, 1)) for site, k in self.patch_kernels.items()}
-        return {**kernels, self.site: (self.stride, self.new_stride)}
+    def changes(self) -> dict[Site, int]:
+        """Literal -> its new value."""
+        return {**{site: _halved(k) for site, k in self.patch_kernels.items()}, self.site: _halved(self.stride)}
 
     def describe(self) -> str:
         names = ", ".join(layer.name for layer in self.layers)
+        new_stride = _halved(self.stride)
         if not self.patch_kernels:
-            return f"stride {self.stride} -> {self.new_stride} of {names}"
+            return f"stride {self.stride} -> {new_stride} of {names}"
         kernel = next(iter(self.patch_kernels.values()))
-        new_kernel = max(kernel // 2, 1)
-        return f"patch {kernel}x{kernel}/{self.stride} -> {new_kernel}x{new_kernel}/{self.new_stride} of {names}"
+        axes = len(self.layers[0].kernel)
+        window = "x".join([str(kernel)] * axes), "x".join([str(_halved(kernel))] * axes)
+        return f"patch {window[0]}/{self.stride} -> {window[1]}/{new_stride} of {names}"
+
+
+def _halved(value: int) -> int:
+    """The paper's step: a stride 2 becomes 1, a 4x4 patch 2x2."""
+    return max(value // 2, 1)
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,12 @@ class Candidate:
 
     knobs: tuple[Knob, ...]
 
-    def changes(self) -> dict[Site, tuple[int, int]]:
-        return {site: change for knob in self.knobs for site, change in knob.changes().items()}
+    def changes(self) -> dict[Site, int]:
+        return {site: new for knob in self.knobs for site, new in knob.changes().items()}
 
     def overrides(self) -> frozenset[tuple[tuple[str, int, int], int]]:
         """Hashable ``import_file`` overrides, so trials can be shared between models."""
-        return frozenset(((s.file, s.line, s.column), new) for s, (_, new) in self.changes().items())
+        return frozenset(((s.file, s.line, s.column), new) for s, new in self.changes().items())
 
     def governs(self, result: Result) -> bool:
         sites = self.changes().keys()
@@ -86,7 +90,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Figures:
-    """Cost of a built model at the input resolution; ``shapes`` decide checkpoint compatibility."""
+    """Cost of a model at the input resolution; ``shapes`` decide checkpoint compatibility.
+
+    FLOPs are FlopCounterMode's count (2 per multiply-accumulate; the paper counts MACs).
+    """
 
     flops: int
     params: int
@@ -95,18 +102,13 @@ class Figures:
 
 @dataclass(frozen=True)
 class Trial:
-    """A model rebuilt with some literals overridden: its I_min, or the error that rejects it.
+    """A model rebuilt with some literals overridden; ``valid`` when it built, ran and
+    became fully utilized. ``error`` says why it did not build or run."""
 
-    ``figures`` are measured only when the change makes the model fully utilized.
-    """
-
+    valid: bool
     i_min: tuple[int, ...] | None = None
-    error: str | None = None
     figures: Figures | None = None
-
-    @property
-    def valid(self) -> bool:
-        return self.figures is not None
+    error: str | None = None
 
 
 Trials = dict[tuple[str, str, frozenset], Trial]  # (file, model, overrides): kept for one file's models
@@ -126,20 +128,63 @@ def search_fixes(
     them too. Pass the same ``trials`` dict for every model of a file so a shared literal
     is not rebuilt once per model. Without a valid candidate, one display-only advice.
     """
-    trials = {} if trials is None else trials
     knobs, literal_free = downsampling_knobs(result)
+    with _analyzed_modules_restored(job.analyzed):
+        valid = _verified_candidates(entry, result, knobs, siblings, job.analyzed, {} if trials is None else trials)
+    if not valid:
+        return (_advice(result, literal_free, tried=bool(knobs)),)
     before = _measure_original(entry, result.input_res, job.analyzed)
+    return tuple(_fix(candidate, trial, before, result, entry, siblings) for candidate, trial in valid)
+
+
+def _verified_candidates(entry, result, knobs, siblings, analyzed, trials: Trials) -> list[tuple[Candidate, Trial]]:
+    """The valid candidates of the smallest size that has any, best first."""
+    # Cheap siblings first: a change one of them rejects then costs no expensive rebuild.
+    by_cost = sorted(siblings, key=lambda sibling: len(sibling[1].layers))
     for candidates in _candidates_by_size(knobs):
         valid = []
         for candidate in candidates:
-            trial = _trial(entry, result.input_res, candidate, job.analyzed, trials)
-            if trial.valid and _valid_for_siblings(candidate, siblings, job.analyzed, trials):
+            trial = _trial(entry, result.input_res, candidate, analyzed, trials)
+            if trial.valid and _valid_for_siblings(candidate, by_cost, analyzed, trials):
                 valid.append((candidate, trial))
         if valid:
             # The paper keeps I_min as close to I_res as possible, then the cheaper change wins.
-            valid.sort(key=lambda ct: (tuple(-m for m in ct[1].i_min), ct[1].figures.flops))
-            return tuple(_fix(candidate, trial, before, result, entry, siblings) for candidate, trial in valid)
-    return (_advice(result, literal_free, tried=bool(knobs)),)
+            return sorted(valid, key=lambda ct: (tuple(-m for m in ct[1].i_min), ct[1].figures.flops))
+    return []
+
+
+def search_file_fixes(analysed: Sequence[tuple[ModelEntry, Result]], job) -> dict[str, tuple[Fix, ...]]:
+    """Fixes for every model of one file that is not fully utilized, each checked against
+    the others (shared literals), with rebuilds shared between them."""
+    trials: Trials = {}
+    return {
+        entry.name: search_fixes(entry, result, job, [s for s in analysed if s[0] is not entry], trials)
+        for entry, result in analysed
+        if not result.fully_utilized()
+    }
+
+
+@contextlib.contextmanager
+def _analyzed_modules_restored(analyzed: Iterable[str]) -> Iterator[None]:
+    """Trials re-import the analyzed files with overrides; afterwards ``sys.modules`` must
+    hold the modules imported before, or a factory importing lazily would build a trial's model."""
+    analyzed = frozenset(analyzed)
+
+    def analyzed_modules() -> dict[str, types.ModuleType]:
+        return {name: module for name, module in sys.modules.items()
+                if os.path.abspath(getattr(module, "__file__", None) or "") in analyzed}
+
+    saved = analyzed_modules()
+    try:
+        yield
+    finally:
+        for name in analyzed_modules():
+            del sys.modules[name]
+        sys.modules.update(saved)
+        for name, module in saved.items():  # ``package.submodule`` attributes too
+            parent, _, child = name.rpartition(".")
+            if parent in sys.modules:
+                setattr(sys.modules[parent], child, module)
 
 
 def downsampling_knobs(result: Result) -> tuple[list[Knob], list[Layer]]:
@@ -201,38 +246,33 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
     """
     try:
         module = import_file(entry.file, analyzed, overrides)
-        model = _build(functools.partial(getattr(module, entry.name), **entry.kwargs), analyzed)
-        result = analyze(model, input_res, name=entry.name)
-        if not result.fully_utilized():
-            return Trial(i_min=result.i_min)
-        return Trial(i_min=result.i_min, figures=measure(model, input_res))
+        factory = functools.partial(getattr(module, entry.name), **entry.kwargs)
+        result, figures = analyze_and_measure(factory, input_res, entry.name, analyzed)
     except (Exception, SystemExit) as error:
-        return Trial(error=f"{type(error).__name__}: {error}")
+        first_line = str(error).strip().partition("\n")[0]
+        return Trial(valid=False, error=f"{type(error).__name__}: {first_line}")
+    return Trial(result.fully_utilized(), result.i_min, figures)
+
+
+def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed) -> tuple[Result, Figures]:
+    """Build on the meta device and analyse, counting FLOPs on the meta forward that the
+    analysis runs anyway: a second forward per candidate would cost more than counting."""
+    model = build(factory, analyzed).model.to("meta")
+    with FlopCounterMode(display=False) as counter:
+        result = analyze(model, input_res, name=name)
+    return result, Figures(
+        flops=counter.get_total_flops(),
+        params=sum(p.numel() for p in model.parameters()),
+        shapes=tuple((key, tuple(t.shape)) for key, t in model.state_dict().items()),
+    )
 
 
 def _measure_original(entry: ModelEntry, input_res, analyzed) -> Figures | None:
     """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
     try:
-        return measure(_build(entry.factory(), analyzed), input_res)
+        return analyze_and_measure(entry.factory(), input_res, entry.name, analyzed)[1]
     except (Exception, SystemExit):
         return None
-
-
-def _build(factory: Callable[[], nn.Module], analyzed) -> nn.Module:
-    return build(factory, analyzed).model.to("meta")
-
-
-def measure(model: nn.Module, input_res: Sequence[int]) -> Figures:
-    """FLOPs of one forward pass at ``input_res`` on the meta device (FlopCounterMode counts
-    2 per multiply-accumulate), parameter count and the state dict's shapes."""
-    channels, _ = input_spec(model)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.empty(1, channels, *input_res, device="meta"))
-    return Figures(
-        flops=counter.get_total_flops(),
-        params=sum(p.numel() for p in model.parameters()),
-        shapes=tuple((name, tuple(t.shape)) for name, t in model.state_dict().items()),
-    )
 
 
 def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Result,
@@ -244,7 +284,7 @@ def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Res
     return Fix(
         applicability="safe" if safe else "unsafe",
         description=f"{description}: I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}",
-        edits=tuple(_edit(site, old, new) for site, (old, new) in sorted(candidate.changes().items(), key=_position)),
+        edits=tuple(_edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
         models=tuple(governed),
         i_min_after=trial.i_min,
         flops_before=before.flops if before else None,
@@ -254,12 +294,7 @@ def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Res
     )
 
 
-def _position(item: tuple[Site, object]) -> tuple:
-    site = item[0]
-    return site.file, site.line, site.column
-
-
-def _edit(site: Site, old: int, new: int) -> Edit:
+def _edit(site: Site, new: int) -> Edit:
     return Edit(site.file, site.line, site.column, site.end_line, site.end_column, _source_text(site), str(new))
 
 
@@ -273,17 +308,17 @@ def _source_text(site: Site) -> str:
 def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
     """What to do by hand when no verified literal change exists."""
     unproductive = len(result.unproductive())
-    structural = (
-        f"remove the last {unproductive} unproductive layers or move pooling earlier (shorter & wider)"
-        if unproductive else "remove the last underutilized layers or move pooling earlier (shorter & wider)"
-    )
+    layers = {0: "underutilized layers", 1: "unproductive layer"}.get(
+        unproductive, f"{unproductive} unproductive layers")
+    structural = f"remove the last {layers} or move pooling earlier (shorter & wider)"
     reasons = []
     if tried:
-        reasons.append(f"no change of one or two stride literals brings I_min below I_res={fmt_size(result.input_res)}")
+        reasons.append("no change of one or two stride literals builds, runs and brings I_min below"
+                       f" I_res={fmt_size(result.input_res)}")
     if literal_free:
         names = ", ".join(f"'{layer.name}'" for layer in literal_free)
-        reasons.append(f"the stride of {names} is no literal in an analyzed file (computed, or a caller's argument):"
-                       " reduce it where it is set")
+        reasons.append(f"no literal in an analyzed file sets the stride of {names} (computed, or a caller's"
+                       " argument): reduce it where it is set")
     if not reasons:
         reasons.append("no downsampling layer to change")
     return Fix(

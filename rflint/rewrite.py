@@ -150,7 +150,8 @@ def _check_only_literals_changed(file, text: str, new_text: str, edits: list[Edi
     if "".join(lines) != new_text:
         raise RewriteError(f"{file}: the rewrite changed more than the edited literals")
     reparsed = MetadataWrapper(_parse(file, new_text)).resolve(PositionProvider)
-    starts = {(p.start.line, p.start.column + 1): node.value for node, p in reparsed.items() if isinstance(node, cst.Integer)}
+    starts = {(p.start.line, p.start.column + 1): node.value
+              for node, p in reparsed.items() if isinstance(node, cst.Integer)}
     for edit in edits:
         if starts.get((edit.line, edit.column)) != edit.new:
             raise RewriteError(f"{file}:{edit.line}:{edit.column}: {edit.new!r} does not parse as the new literal")

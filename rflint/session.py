@@ -53,12 +53,15 @@ def _broadcast(res):
     return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
 
 
+MAX_FIX_PASSES = 10
+
+
 @dataclass
 class Outcome:
     models: list[ModelReport]
     diagnostics: list[Diagnostic]
     changed_files: list[str] = field(default_factory=list)
-    fixes_applied: list = field(default_factory=list)
+    fixes_applied: list[Diagnostic] = field(default_factory=list)  # RF003 diagnostics whose fix was applied
     diff: str = ""
     notes: list[str] = field(default_factory=list)  # --verbose lines
 
@@ -70,6 +73,7 @@ class Session:
     settings: object
     files: list[str]
     warnings: list[str] = field(default_factory=list)  # printed on stderr
+    hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -134,10 +138,79 @@ class Session:
         self.warnings += cache.warnings if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
+    def run(self) -> Outcome:
+        """Lint; with --fix apply verified fixes and re-lint until nothing changes (ruff's
+        loop: one stride moves every receptive field downstream); with --diff only show them."""
+        outcome = self.lint()
+        if not (self.args.fix or self.args.diff):
+            return outcome
+        applied: list[Diagnostic] = []
+        originals: dict[str, str] = {}
+        for _ in range(MAX_FIX_PASSES):
+            chosen = self.fixes_to_apply(outcome.diagnostics)
+            new_texts = self.rewrite(chosen)
+            if not new_texts:
+                break
+            if self.args.diff:
+                outcome.diff = "".join(self.diff(file, text) for file, text in sorted(new_texts.items()))
+                outcome.changed_files = sorted(new_texts)
+                outcome.fixes_applied = chosen
+                return outcome
+            from .rewrite import write_atomically
+
+            for file, text in new_texts.items():
+                originals.setdefault(file, Path(file).read_text())
+                write_atomically(file, text, self.hashes[file])
+            applied += chosen
+            outcome = self.lint()
+        outcome.fixes_applied = applied
+        outcome.changed_files = sorted(f for f, text in originals.items() if Path(f).read_text() != text)
+        return outcome
+
+    def fixes_to_apply(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        """Applicable fixes that touch disjoint models and literals: each was verified alone,
+        so two fixes moving the same model wait for the next pass."""
+        allowed = {"safe", "unsafe"} if self.args.unsafe_fixes else {"safe"}
+        chosen, models, edits = [], set(), set()
+        for d in diagnostics:
+            fix = d.fix
+            if fix is None or fix.applicability not in allowed or not fix.edits:
+                continue
+            positions = {(e.file, e.line, e.column) for e in fix.edits}
+            if models & set(fix.models) or edits & positions:
+                continue
+            chosen.append(d)
+            models |= set(fix.models)
+            edits |= positions
+        return chosen
+
+    def rewrite(self, chosen: list[Diagnostic]) -> dict[str, str]:
+        """New text per file for the chosen fixes (nothing is written here). A file that
+        changed since it was analysed, or an edit that no longer fits, is left alone."""
+        from .rewrite import RewriteError, apply_edits
+
+        by_file: dict[str, set] = {}
+        for d in chosen:
+            for edit in d.fix.edits:
+                by_file.setdefault(edit.file, set()).add(edit)
+        texts = {}
+        for file, edits in sorted(by_file.items()):
+            try:
+                texts[file] = apply_edits(file, sorted(edits, key=lambda e: (e.line, e.column)), self.hashes.get(file, ""))
+            except (RewriteError, OSError) as error:
+                self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {error}")
+        return texts
+
+    def diff(self, file: str, new_text: str) -> str:
+        from .rewrite import unified_diff
+
+        return unified_diff(_relative(file, self.cwd), Path(file).read_text(), new_text)
+
     def lint(self) -> Outcome:
         from .lint import collect
 
         reports = self.analyze()
+        self.hashes = {f: h for r in reports for f, h in r.hashes.items()}
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
@@ -164,10 +237,24 @@ class Session:
             and not all(covers(by_model.get(name, frozenset()), d.code) for name in d.models or ("",))
         ]
 
-    def render(self, outcome: Outcome) -> str:
-        from .report import RunSummary, render, render_statistics
+    def show_fixes(self, outcome: Outcome) -> str:
+        from .report import show_fixes
 
-        run = RunSummary(
+        proposed = [] if self.args.fix else outcome.diagnostics
+        return show_fixes.render(self.summary(outcome), outcome.fixes_applied if self.args.fix else [], proposed)
+
+    def render(self, outcome: Outcome) -> str:
+        from .report import render, render_statistics
+
+        run = self.summary(outcome)
+        if self.args.statistics:
+            return render_statistics(run, as_json=self.args.format == "json")
+        return render(self.args.format or "concise", run)
+
+    def summary(self, outcome: Outcome):
+        from .report import RunSummary
+
+        return RunSummary(
             diagnostics=outcome.diagnostics,
             models=outcome.models,
             cwd=str(self.cwd),
@@ -175,9 +262,6 @@ class Session:
             fixed=len(outcome.fixes_applied),
             quiet=self.args.quiet,
         )
-        if self.args.statistics:
-            return render_statistics(run, as_json=self.args.format == "json")
-        return render(self.args.format or "concise", run)
 
     def clean_cache(self) -> None:
         from .cache import clean

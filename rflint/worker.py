@@ -8,6 +8,7 @@ timeout or a crash can be pinned on the right file and model.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import sys
@@ -68,7 +69,29 @@ def lint_file(file: str, job, send) -> FileReport:
             send(("model", file, entry.name))
             report.models.append(analyze_entry(entry, job))
     report.imported_files = local_imports(job.analyzed)
+    report.hashes = {f: _sha256(f) for f in report.imported_files}  # --fix refuses files changed since
+    if job.search_fixes:
+        attach_fixes(entries, report, job, send)
     return report
+
+
+def attach_fixes(entries, report: FileReport, job, send) -> None:
+    """Search fixes for the file's models that are not fully utilized, checking literals
+    shared between them (EfficientNet B0..B7 share a table) against each."""
+    from .fixes import search_fixes
+
+    analysed = [(e, m.result) for e, m in zip(entries, report.models) if m.result is not None]
+    trials: dict = {}
+    for (entry, result), model in zip(analysed, [m for m in report.models if m.result is not None]):
+        if not result.fully_utilized():
+            send(("model", report.file, f"{entry.name} (fix search)"))
+            siblings = [s for s in analysed if s[0] is not entry]
+            model.fixes = search_fixes(entry, result, job, siblings, trials)
+
+
+def _sha256(file: str) -> str:
+    with open(file, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
 
 
 def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
@@ -102,10 +125,6 @@ def analyze_entry(entry, job) -> ModelReport:
         return model
     model.result, model.input_res = result, result.input_res
     model.component_types = result.component_types
-    if job.search_fixes and not result.fully_utilized(input_res):
-        from .fixes import search_fixes
-
-        model.fixes = search_fixes(entry, result, job)
     return model
 
 

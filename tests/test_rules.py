@@ -39,3 +39,13 @@ def test_invalid(tmp_path, capsys, rule, case):
 def test_every_rule_has_examples_unless_it_reports_a_failure():
     for rule in all_rules():
         assert rule.code.startswith("RF9") or (rule.VALID and rule.INVALID), rule.code
+
+
+@pytest.mark.parametrize("rule, case", [p for p in cases("INVALID") if p.values[1].fixed is not None])
+def test_invalid_fixed(tmp_path, capsys, rule, case):
+    """``--fix --unsafe-fixes`` turns the INVALID example into the rule's expected source."""
+    model = tmp_path / "model.py"
+    model.write_text(case.source)
+    status = main([str(model), "--input-res", str(case.input_res), "--no-cache", "--isolated", "--fix", "--unsafe-fixes"])
+    assert model.read_text() == case.fixed
+    assert status == 0

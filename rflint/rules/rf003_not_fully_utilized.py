@@ -74,7 +74,7 @@ from torch import nn
 def small_net() -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(3, 8, 3, stride=2, padding=1),
-        nn.Conv2d(8, 8, 3, stride=1),
+        nn.Conv2d(8, 8, 3, stride=1, padding=1),
         nn.Conv2d(8, 8, 3, padding=1),
     )
 ''',
@@ -92,7 +92,9 @@ def small_net() -> nn.Sequential:
             f"model is not fully utilized: I_min={fmt_size(result.i_min)} >= I_res={fmt_size(model.input_res)}"
             f" ({unproductive} unproductive, {underutilized} underutilized layers)"
         )
+        best, *alternatives = model.fixes or (None,)
         return [
             Diagnostic(self.code, message, site.file, site.line, site.column, site.end_line,
-                       site.end_column, (model.name,), severity=self.severity)
+                       site.end_column, (model.name,), severity=self.severity, fix=best,
+                       alternatives=tuple(alternatives))
         ]

@@ -1,0 +1,38 @@
+"""``--show-fixes``: each applied or proposed fix with I_min, FLOPs and params before/after."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, Fix
+from . import RunSummary
+
+
+def render(run: RunSummary, applied: list[Diagnostic], proposed: list[Diagnostic]) -> str:
+    sections = [("Applied fixes:", applied), ("Proposed fixes:", [d for d in proposed if d.fix])]
+    lines = []
+    for title, diagnostics in sections:
+        if diagnostics:
+            lines += ["", title] + [fix_line(run, d) for d in diagnostics]
+    return "".join(line + "\n" for line in lines)
+
+
+def fix_line(run: RunSummary, diagnostic: Diagnostic) -> str:
+    fix = diagnostic.fix
+    where = f"{run.path(diagnostic.file)}:{diagnostic.line}:{diagnostic.column}"
+    return f"- {where} [{', '.join(fix.models or diagnostic.models)}] ({fix.applicability}) {fix.description}{figures(fix)}"
+
+
+def figures(fix: Fix) -> str:
+    if fix.flops_before is None or fix.flops_after is None:
+        return ""
+    ratio = f" (x{fix.flops_after / fix.flops_before:.2f})" if fix.flops_before else ""
+    params = ""
+    if fix.params_before is not None and fix.params_after is not None:
+        params = f"; params {_si(fix.params_before)} -> {_si(fix.params_after)}"
+    return f"; FLOPs {_si(fix.flops_before)} -> {_si(fix.flops_after)}{ratio}{params}"
+
+
+def _si(value: int) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.2f} {unit}"
+    return str(value)

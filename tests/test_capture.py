@@ -1,0 +1,202 @@
+"""The two captures: torch.fx, and the eager recording rflint falls back to when fx cannot
+trace a model. Both must give the same layers and receptive fields."""
+
+import functools
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision.models as tvm
+from torch import nn
+
+from helpers import rflint
+from rflint import analysis, analyze
+from rflint.capture import capture_fx
+from rflint.capture_fallback import capture_eager
+
+
+class Branchy(nn.Module):
+    """Python control flow on shapes: everything fx refuses, nothing the model can't run.
+
+    stem 3x3/2 -> r 3, j 2; max-pool 2/2 (only above 100 px) -> r 5, j 4; each 3x3 conv
+    in the loop -> 5 + 2 * 4 = 13, the residual keeps 5 as the least field after it;
+    strided slice [::2] -> r 5, j 8.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, stride=2)
+        self.convs = nn.ModuleList(nn.Conv2d(8, 8, 3, padding=1) for _ in range(4))
+        self.head = nn.Linear(8, 10)
+
+    def forward(self, x):
+        assert x.dim() == 4
+        x = self.stem(x)
+        if x.shape[-1] > 100:
+            x = F.max_pool2d(x, 2)
+        for i in range(x.size(1) // 4):
+            x = x + self.convs[i](x)
+        batch = len(x)
+        x = F.relu(x, inplace=True)[..., ::2, ::2]
+        return self.head(x.mean((2, 3)).view(batch, -1))
+
+
+def test_fx_cannot_trace_the_branchy_model():
+    with pytest.raises(Exception):
+        capture_fx(Branchy(), (224, 224), 3)
+
+
+def test_control_flow_on_shapes_falls_back_to_eager():
+    result = analyze(Branchy, 224)
+    assert result.capture == "eager"
+    assert [(layer.name, layer.kind, layer.r_min) for layer in result.layers] == [
+        ("stem", "conv", (3, 3)),
+        ("max_pool2d", "pool", (5, 5)),
+        ("convs.0", "conv", (13, 13)),
+        ("convs.1", "conv", (13, 13)),
+        ("getitem", "pool", (5, 5)),
+    ]
+    assert result.i_min == (13, 13)
+    assert result.i_max == (21, 21)  # both convs in a row: 5 + 8 + 8
+
+
+def test_eager_runs_the_branch_the_resolution_takes():
+    """At 64 px the stem gives 31 columns: no pooling, so the convs see a jump of 2."""
+    result = analyze(Branchy, 64)
+    assert [layer.name for layer in result.layers] == ["stem", "convs.0", "convs.1", "getitem"]
+    assert result.layer("convs.0").r_min == (7, 7)
+
+
+def test_eager_call_sites_point_at_the_functional_call():
+    result = analyze(Branchy, 224)
+    site = result.layer("max_pool2d").called_at
+    assert site.file == __file__
+    assert "F.max_pool2d(x, 2)" in open(__file__).read().splitlines()[site.line - 1]
+
+
+class InPlace(nn.Module):
+    """In-place ops return a tensor that already has a producer: the chain must go
+    through them, or the convs after them would look unreachable."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.b = nn.Conv2d(4, 4, 5, padding=2)
+
+    def forward(self, x):
+        x = self.a(x)
+        x.relu_()
+        x += 1
+        F.relu(x, inplace=True)
+        return self.b(x)
+
+
+@pytest.mark.parametrize("capture", [capture_fx, capture_eager])
+def test_in_place_ops_keep_the_chain(monkeypatch, capture):
+    monkeypatch.setattr(analysis, "capture", capture)
+    assert analyze(InPlace, 32).layer("b").r_min == (7, 7)
+
+
+class SetItem(nn.Module):
+    """``x[...] = y`` (which fx cannot trace) makes ``x`` depend on ``y`` too."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3)
+        self.b = nn.Conv2d(4, 4, 5, padding=2)
+        self.c = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        x = self.a(x)
+        x[:, :2] = self.b(x)[:, :2]
+        return self.c(x)
+
+
+def test_setitem_links_the_written_value():
+    result = analyze(SetItem, 32)
+    assert result.capture == "eager"
+    assert result.layer("c").r_min == (5, 5)
+    assert result.layer("c").r_max == (9, 9)
+
+
+class Attention(nn.Module):
+    """A leaf module with leaf children (MultiheadAttention holds a Linear) is one node."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.after = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, c, h, w = x.shape
+        tokens = x.flatten(2).transpose(1, 2)
+        tokens = self.attn(tokens, tokens, tokens)[0]
+        return x + self.after(tokens.transpose(1, 2).reshape(b, c, h, w))
+
+
+def test_leaf_modules_are_single_nodes_in_both_captures():
+    model = Attention().to("meta").eval()
+    for capture in (capture_fx, capture_eager):
+        nodes = capture(model, (16, 16), 3).nodes
+        assert [n.name for n in nodes if n.module_path] == ["conv", "attn", "after"]
+        assert next(n for n in nodes if n.name == "attn").kind == "global"
+
+
+def test_when_both_captures_fail_the_eager_error_is_raised():
+    class TooSmall(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 7)
+
+        def forward(self, x):
+            if x.shape[-1] > 0:  # fx: control flow
+                return self.conv(x)
+
+    with pytest.raises(analysis.CaptureError, match="Kernel size can't be greater than actual input size"):
+        analyze(TooSmall, 4)
+
+
+AGREEING = {  # a dozen torchvision models fx traces; the eager recording must match them
+    "resnet18": 224, "resnet50": 224, "vgg16": 224, "densenet121": 224, "googlenet": 224,
+    "inception_v3": 299, "mobilenet_v3_small": 224, "efficientnet_b0": 224, "mnasnet0_5": 224,
+    "shufflenet_v2_x1_0": 224, "squeezenet1_1": 227, "regnet_y_400mf": 224, "convnext_tiny": 224,
+    "vit_b_16": 224, "maxvit_t": 224,
+}
+
+
+def _layers(result):
+    return [(layer.name, layer.kind, layer.r_min, layer.r_max, layer.called_at) for layer in result.layers]
+
+
+@pytest.mark.parametrize("name", sorted(AGREEING))
+def test_eager_capture_matches_fx_on_torchvision(monkeypatch, name):
+    factory = functools.partial(tvm.get_model, name, weights=None)
+    by_fx = analyze(factory, AGREEING[name])
+    monkeypatch.setattr(analysis, "capture", capture_eager)
+    by_eager = analyze(factory, AGREEING[name])
+    assert (by_fx.capture, by_eager.capture) == ("fx", "eager")
+    assert (by_eager.i_min, by_eager.i_max) == (by_fx.i_min, by_fx.i_max)
+    assert _layers(by_eager) == _layers(by_fx)
+    assert by_eager.neutral_ops == by_fx.neutral_ops
+
+
+def test_json_reports_the_capture(tmp_path):
+
+    model_file = tmp_path / "branchy.py"
+    model_file.write_text(
+        "import torch.nn.functional as F\nfrom torch import nn\n\n\n"
+        "class Net(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.conv = nn.Conv2d(3, 8, 3)\n\n"
+        "    def forward(self, x):\n"
+        "        for _ in range(len(x)):\n"
+        "            x = self.conv(x)\n"
+        "        return x\n"
+    )
+    run = rflint(model_file, "--input-res", "32", "--format", "json", "--no-cache", cwd=tmp_path)
+    [model] = json.loads(run.stdout)["models"]
+    assert (model["name"], model["status"], model["capture"]) == ("Net", "analyzed", "eager")

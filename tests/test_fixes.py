@@ -1,0 +1,382 @@
+"""Tests for rflint.fixes: the verified stride / patch-size change, and the advice without one.
+
+1. Golden tests on the model files in ``fixtures/fixes/``, one per place a stride literal can
+   live (config-table row, default argument, keyword, positional through functools.partial,
+   a literal shared by two models, a residual block whose add a single change would break),
+   asserting the exact edits, I_min after and applicability.
+2. A fix written to disk with rflint.rewrite gives the model the I_min the search promised.
+3. torchvision, in a subprocess on a copy of the installed package: the paper's Section 5
+   refinements must be among the verified candidates, with the paper's I_min and FLOPs ratios.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import rflint
+from rflint.analysis import analyze
+from rflint.diagnostics import Edit
+from rflint.discover import find_models
+from rflint.fixes import search_file_fixes, search_fixes
+from rflint.literals import import_file
+from rflint.rewrite import apply_edits, file_sha256, write_atomically
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fixes"
+
+
+def analysed_models(path: Path, input_res: int, analyzed: list[Path]) -> list:
+    """(entry, result) of every model in ``path``, as the worker produces them."""
+    files = [str(f) for f in analyzed]
+    entries, _ = find_models(import_file(path, files), str(path), path.read_text())
+    return [(e, analyze(e.factory(), input_res, name=e.name, analyzed_files=files)) for e in entries]
+
+
+def fixes_of(name: str, input_res: int, *also_analyzed: str) -> dict:
+    path = FIXTURES / name
+    analyzed = [path, *(FIXTURES / other for other in also_analyzed)]
+    models = analysed_models(path, input_res, analyzed)
+    return search_file_fixes(models, SimpleNamespace(analyzed=frozenset(map(str, analyzed))))
+
+
+def edit(name: str, line: int, column: int, old: str, new: str) -> Edit:
+    return Edit(str(FIXTURES / name), line, column, line, column + len(old), old, new)
+
+
+def summary(fixes) -> list:
+    """What the golden tests compare: edits, I_min after, applicability and models, best first."""
+    return [(fix.edits, fix.i_min_after, fix.applicability, fix.models) for fix in fixes]
+
+
+# ---------------------------------------------------------------------------------------
+# Where the literal lives
+# ---------------------------------------------------------------------------------------
+
+
+def test_config_table_row_latest_literal_below_resolution_wins():
+    fixes = fixes_of("table_net.py", 48)["TableNet"]
+    assert summary(fixes) == [
+        ((edit("table_net.py", 10, 16, "2", "1"),), (47, 47), "safe", ("TableNet",)),
+        ((edit("table_net.py", 9, 16, "2", "1"),), (39, 39), "safe", ("TableNet",)),
+        ((edit("table_net.py", 8, 16, "2", "1"),), (35, 35), "safe", ("TableNet",)),
+        ((edit("table_net.py", 41, 41, "2", "1"),), (33, 33), "safe", ("TableNet",)),
+    ]
+    best = fixes[0]
+    assert best.description == "stride 2 -> 1 of features.6.block.1.0: I_min 63 -> 47"
+    assert best.params_after == best.params_before
+    assert best.flops_after > best.flops_before
+
+
+def test_default_argument_moves_every_layer_it_governs():
+    fixes = fixes_of("default_stride.py", 32)["PlainNet"]
+    assert summary(fixes) == [
+        ((edit("default_stride.py", 10, 59, "2", "1"),), (25, 25), "safe", ("PlainNet",)),
+        ((edit("default_stride.py", 24, 48, "2", "1"),), (23, 23), "safe", ("PlainNet",)),
+    ]
+    assert fixes[0].description == "stride 2 -> 1 of stage1.conv, stage2.conv: I_min 41 -> 25"
+
+
+def test_keyword_argument():
+    fixes = fixes_of("keyword_stride.py", 24)["small_vgg"]
+    assert summary(fixes) == [
+        ((edit("keyword_stride.py", 16, 22, "2", "1"),), (21, 21), "safe", ("small_vgg",)),
+        ((edit("keyword_stride.py", 10, 49, "2", "1"),), (17, 17), "safe", ("small_vgg",)),
+    ]
+
+
+def test_positional_argument_bound_by_functools_partial():
+    fixes = fixes_of("partial_stride.py", 24)["partial_net"]
+    assert summary(fixes) == [((edit("partial_stride.py", 19, 44, "2", "1"),), (15, 15), "safe", ("partial_net",))]
+    assert fixes[0].description == "stride 2 -> 1 of 1.0, 3.0: I_min 29 -> 15"
+
+
+def test_patchify_stem_changes_kernel_and_stride_and_is_unsafe():
+    fixes = fixes_of("patchify_net.py", 64)["TinyConvNeXt"]
+    stem = (edit("patchify_net.py", 21, 53, "4", "2"), edit("patchify_net.py", 21, 63, "4", "2"))
+    downsampling = (edit("patchify_net.py", 23, 79, "2", "1"), edit("patchify_net.py", 23, 89, "2", "1"))
+    assert summary(fixes) == [
+        (stem, (56, 56), "unsafe", ("TinyConvNeXt",)),
+        (downsampling, (28, 28), "unsafe", ("TinyConvNeXt",)),
+    ]
+    assert fixes[0].description == "patch 4x4/4 -> 2x2/2 of features.0: I_min 112 -> 56"
+    assert fixes[0].params_before - fixes[0].params_after == 32 * 3 * (4 * 4 - 2 * 2)  # the stem's weights
+
+
+# ---------------------------------------------------------------------------------------
+# A literal shared by two models
+# ---------------------------------------------------------------------------------------
+
+
+def test_shared_literal_valid_for_both_models_lists_both():
+    fixes = fixes_of("shared_table.py", 32)
+    row = edit("shared_table.py", 10, 9, "2", "1")
+    assert summary(fixes["convnet_s"])[0] == ((row,), (25, 25), "safe", ("convnet_s", "convnet_m"))
+    assert summary(fixes["convnet_m"])[0] == ((row,), (25, 25), "safe", ("convnet_m", "convnet_s"))
+
+
+def test_shared_literal_invalid_for_one_model_is_not_changed():
+    fixes = fixes_of("shared_fixed_head.py", 32)
+    # dense_head_net's Linear(64 * 4 * 4, 10) breaks under any stride change, so the shared
+    # STAGE_STRIDES stay; compact_net gets its own stem literal.
+    assert summary(fixes["compact_net"]) == [
+        ((edit("shared_fixed_head.py", 19, 36, "2", "1"),), (21, 21), "safe", ("compact_net",)),
+    ]
+    [advice] = fixes["dense_head_net"]
+    assert (advice.applicability, advice.edits, advice.models) == ("display-only", (), ("dense_head_net",))
+    assert advice.description.startswith(
+        "no change of one or two stride literals builds, runs and brings I_min below I_res=32")
+
+
+def test_shared_literal_would_win_without_the_other_model():
+    path = FIXTURES / "shared_fixed_head.py"
+    models = analysed_models(path, 32, [path])
+    entry, result = next(m for m in models if m[0].name == "compact_net")
+    alone = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))
+    assert alone[0].edits == (edit("shared_fixed_head.py", 5, 21, "2", "1"),)
+    assert alone[0].i_min_after == (31, 31)
+
+
+# ---------------------------------------------------------------------------------------
+# Residual adds, and advice when no literal change works
+# ---------------------------------------------------------------------------------------
+
+
+def test_change_breaking_a_residual_add_is_rejected():
+    path = FIXTURES / "residual_net.py"
+    models = analysed_models(path, 32, [path])
+    [(entry, result)] = models
+    trials = {}
+    fixes = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])), (), trials)
+    # conv1's stride=2 and the shortcut's AvgPool2d(2) must move together: alone, each breaks the add.
+    assert summary(fixes) == [((edit("residual_net.py", 26, 40, "2", "1"),), (18, 18), "safe", ("ResNetD",))]
+    rejected = {key[2]: trial.error for key, trial in trials.items() if not trial.valid}
+    assert rejected.keys() == {frozenset({((str(path), 10, 53), 1)}), frozenset({((str(path), 14, 52), 1)})}
+    assert all("broadcast" in error for error in rejected.values())
+
+
+def test_pair_of_literals_when_no_single_one_works():
+    fixes = fixes_of("residual_pair.py", 10, "residual_net.py")["tiny_resnet_d"]
+    pair = (edit("residual_net.py", 10, 53, "2", "1"), edit("residual_net.py", 14, 52, "2", "1"))
+    assert summary(fixes) == [(pair, (9, 9), "safe", ("tiny_resnet_d",))]
+    assert fixes[0].description == "stride 2 -> 1 of 2.conv1; patch 2x2/2 -> 1x1/1 of 2.shortcut.0: I_min 11 -> 9"
+
+
+def test_stride_set_in_a_file_that_is_not_analyzed_is_display_only_advice(monkeypatch):
+    monkeypatch.delitem(sys.modules, "residual_net", raising=False)  # as in a fresh run: imported plain
+    [advice] = fixes_of("residual_pair.py", 10)["tiny_resnet_d"]
+    assert (advice.applicability, advice.edits, advice.i_min_after) == ("display-only", (), (11, 11))
+    assert advice.description == (
+        "no literal in an analyzed file sets the stride of '2.conv1', '2.shortcut.0' (computed, or a caller's"
+        " argument): reduce it where it is set; or remove the last underutilized layers or move pooling"
+        " earlier (shorter & wider)"
+    )
+
+
+def test_computed_stride_is_display_only_advice_naming_the_layers():
+    [advice] = fixes_of("computed_stride.py", 16)["downsampling_net"]
+    assert advice.applicability == "display-only" and advice.edits == ()
+    assert "sets the stride of '0', '2', '4' (computed" in advice.description
+    assert advice.description.endswith(
+        "or remove the last unproductive layer or move pooling earlier (shorter & wider)")
+
+
+def test_no_stride_change_is_enough_gives_structural_advice():
+    [advice] = fixes_of("deep_tail.py", 16)["deep_tail_net"]
+    assert advice.description == (
+        "no change of one or two stride literals builds, runs and brings I_min below I_res=16; or remove the"
+        " last 8 unproductive layers or move pooling earlier (shorter & wider)"
+    )
+
+
+def test_search_leaves_the_imported_modules_in_place():
+    path = FIXTURES / "table_net.py"
+    [(entry, result)] = analysed_models(path, 48, [path])
+    before = {name: m for name, m in sys.modules.items() if getattr(m, "__file__", None) == str(path)}
+    search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))
+    after = {name: m for name, m in sys.modules.items() if getattr(m, "__file__", None) == str(path)}
+    assert after == before
+
+
+# ---------------------------------------------------------------------------------------
+# The fix written to disk
+# ---------------------------------------------------------------------------------------
+
+
+def test_written_fix_gives_the_promised_i_min(tmp_path):
+    path = tmp_path / "keyword_stride.py"
+    shutil.copy(FIXTURES / "keyword_stride.py", path)
+    digest = file_sha256(path)
+    [(entry, result)] = analysed_models(path, 24, [path])
+    best = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))[0]
+    write_atomically(path, apply_edits(path, best.edits, digest), digest)
+    assert "            stride = 1,   # downsample\n" in path.read_text()
+    [(_, fixed)] = analysed_models(path, 24, [path])
+    assert fixed.i_min == best.i_min_after == (21, 21)
+
+
+# ---------------------------------------------------------------------------------------
+# torchvision: the paper's Section 5 refinements
+# ---------------------------------------------------------------------------------------
+
+TORCHVISION_SCRIPT = """
+import dataclasses, glob, json, os, sys
+from types import SimpleNamespace
+# torchvision imports through tests/shims (conftest puts it on PYTHONPATH): its CUDA wheel's ops.
+from rflint.analysis import analyze
+from rflint.discover import find_models
+from rflint.fixes import search_fixes
+from rflint.literals import import_file
+
+models_dir, file_name, searched = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+analyzed = frozenset(glob.glob(os.path.join(models_dir, "*.py")))
+path = os.path.join(models_dir, file_name)
+with open(path) as handle:
+    entries, _ = find_models(import_file(path, analyzed), path, handle.read())
+models = [(e, analyze(e.factory(), 224, name=e.name, analyzed_files=analyzed)) for e in entries]
+trials, report = {}, {}
+for entry, result in models:
+    if entry.name in searched:
+        siblings = [m for m in models if m[0] is not entry]
+        strides = {l.name: [l.stride_literals[0].line, l.stride_literals[0].column]
+                   for l in result.layers if l.stride_literals and l.stride_literals[0]}
+        fixes = search_fixes(entry, result, SimpleNamespace(analyzed=analyzed), siblings, trials)
+        report[entry.name] = {"i_min": result.i_min, "strides": strides,
+                              "fixes": [dataclasses.asdict(fix) for fix in fixes]}
+print(json.dumps(report))
+"""
+
+# (file, models searched); the file's other models are checked as siblings.
+TORCHVISION_FAMILIES = {
+    "mobilenetv3": ("mobilenetv3.py", "mobilenet_v3_large,mobilenet_v3_small"),
+    "mnasnet": ("mnasnet.py", "mnasnet1_0"),
+    "convnext": ("convnext.py", "convnext_tiny"),
+    "efficientnet": ("efficientnet.py", "efficientnet_b0"),
+}
+
+
+@pytest.fixture(scope="module")
+def torchvision_models(tmp_path_factory) -> Path:
+    """A copy of the installed torchvision: fixes are searched, and may be written, there."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None:
+        pytest.skip("torchvision is not installed")
+    copy = tmp_path_factory.mktemp("site") / "torchvision"
+    shutil.copytree(spec.submodule_search_locations[0], copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy / "models"
+
+
+def start_search(models: Path, family: str) -> subprocess.Popen:
+    python_path = [str(Path(rflint.__file__).parent.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(python_path)}
+    command = [sys.executable, "-c", TORCHVISION_SCRIPT, str(models), *TORCHVISION_FAMILIES[family]]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def finish_search(process: subprocess.Popen) -> dict:
+    stdout, stderr = process.communicate(timeout=900)
+    assert process.returncode == 0, stderr
+    return json.loads(stdout.splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def torchvision_fixes(torchvision_models) -> dict:
+    """The quick families, searched in parallel processes."""
+    running = {family: start_search(torchvision_models, family) for family in ("mobilenetv3", "mnasnet", "convnext")}
+    return {family: finish_search(process) for family, process in running.items()}
+
+
+def fix_changing(report: dict, layer: str) -> dict:
+    """The verified fix whose edits include the stride literal of ``layer``."""
+    line, column = report["strides"][layer]
+    return next(f for f in report["fixes"] if any((e["line"], e["column"]) == (line, column) for e in f["edits"]))
+
+
+def flops_ratio(fix: dict) -> float:
+    return fix["flops_after"] / fix["flops_before"]
+
+
+def test_mobilenet_v3_large_last_downsampling(torchvision_fixes):
+    report = torchvision_fixes["mobilenetv3"]["mobilenet_v3_large"]
+    best = report["fixes"][0]
+    assert report["i_min"] == [263, 263]
+    assert best == fix_changing(report, "features.13.block.1.0")  # the paper's own change
+    assert best["i_min_after"] == [199, 199] and best["applicability"] == "safe"
+    assert best["params_after"] == best["params_before"]
+    # Measured: 433.2M -> 709.6M FLOPs (216.6M -> 354.8M MACs), x1.638; paper 0.24B -> 0.38B MACs, x1.58.
+    assert flops_ratio(best) == pytest.approx(0.38 / 0.24, rel=0.05)
+
+
+def test_mobilenet_v3_small_third_downsampling(torchvision_fixes):
+    report = torchvision_fixes["mobilenetv3"]["mobilenet_v3_small"]
+    best = report["fixes"][0]
+    assert report["i_min"] == [303, 303]
+    assert best == fix_changing(report, "features.4.block.1.0")  # the paper's own change
+    assert best["i_min_after"] == [175, 175] and best["applicability"] == "safe"
+    # The last downsampling (features.9) would leave I_min at 239 >= 224: not a candidate.
+    assert all(f["i_min_after"][0] < 224 for f in report["fixes"])
+    line = report["strides"]["features.9.block.1.0"][0]
+    assert not any(e["line"] == line for f in report["fixes"] for e in f["edits"])
+    # Measured: 113.0M -> 332.3M FLOPs, x2.940; paper 0.06B -> 0.18B MACs, x3.
+    assert flops_ratio(best) == pytest.approx(0.18 / 0.06, rel=0.05)
+
+
+def test_mobilenet_v3_stem_literal_is_shared_by_large_and_small(torchvision_fixes):
+    report = torchvision_fixes["mobilenetv3"]["mobilenet_v3_large"]
+    stem = fix_changing(report, "features.0.0")
+    assert stem["models"] == ["mobilenet_v3_large", "mobilenet_v3_small"]
+    assert stem["i_min_after"] == [133, 133]
+
+
+def test_mnasnet_1_0_last_downsampling_for_every_width(torchvision_fixes):
+    report = torchvision_fixes["mnasnet"]["mnasnet1_0"]
+    best = report["fixes"][0]
+    assert report["i_min"] == [283, 283]
+    assert best == fix_changing(report, "layers.12.0.layers.3")  # torchvision's layers.12, the paper's change
+    assert best["i_min_after"] == [219, 219] and best["applicability"] == "safe"
+    # The _stack calls are shared by every width: the change was verified on each.
+    assert best["models"] == ["mnasnet1_0", "mnasnet0_5", "mnasnet0_75", "mnasnet1_3"]
+    # Measured: 628.8M -> 1378.0M FLOPs, x2.191; paper 0.34B -> 0.73B MACs, x2.15.
+    assert flops_ratio(best) == pytest.approx(0.73 / 0.34, rel=0.05)
+
+
+def test_convnext_tiny_patchify_stem(torchvision_fixes):
+    report = torchvision_fixes["convnext"]["convnext_tiny"]
+    best = report["fixes"][0]
+    assert report["i_min"] == [224, 224]
+    assert best == fix_changing(report, "features.0.0")
+    assert [(e["old"], e["new"]) for e in best["edits"]] == [("4", "2"), ("4", "2")]  # kernel_size=4, stride=4
+    assert best["i_min_after"] == [112, 112] and best["applicability"] == "unsafe"
+    assert best["params_before"] - best["params_after"] == 96 * 3 * (4 * 4 - 2 * 2)
+    assert best["models"] == ["convnext_tiny", "convnext_small", "convnext_base", "convnext_large"]
+    # Measured: 8.911G -> 35.553G FLOPs, x3.990; paper 4.46B -> 17.81B MACs, x3.99.
+    assert flops_ratio(best) == pytest.approx(17.81 / 4.46, rel=0.02)
+    # The 2x2/2 downsampling layers share one literal; 1x1/1 would leave r_min 28, also valid.
+    assert [f["i_min_after"] for f in report["fixes"]] == [[112, 112], [28, 28]]
+
+
+@pytest.mark.slow
+def test_efficientnet_b0_reaches_171_not_the_papers_203(torchvision_models):
+    """METHOD.md: the paper's 203 is not reachable by one stride change of torchvision's B0.
+
+    rflint finds features.4 (the fourth stage's first block) 2 -> 1: I_min 299 -> 171, the
+    closest to 224 from below; features.6 would give 235 >= 224. The table row is shared by
+    B0..B7, and the change is valid for every one of them (their I_min is 299 at any depth).
+    """
+    report = finish_search(start_search(torchvision_models, "efficientnet"))["efficientnet_b0"]
+    best = report["fixes"][0]
+    assert report["i_min"] == [299, 299]
+    assert best == fix_changing(report, "features.4.0.block.1.0")
+    assert best["i_min_after"] == [171, 171] and best["applicability"] == "safe"
+    assert best["models"] == [f"efficientnet_b{i}" for i in range(8)]
+    assert [f["i_min_after"][0] for f in report["fixes"]] == [171, 163, 155, 151]
+    assert fix_changing(report, "features.3.0.block.1.0")["i_min_after"] == [163, 163]
+    assert not any(e["line"] == report["strides"]["features.6.0.block.1.0"][0]
+                   for f in report["fixes"] for e in f["edits"])
+    # Measured: 771.6M -> 2347.4M FLOPs, x3.042; the paper's unidentified variant: 0.42B -> 1.78B MACs, x4.2.
+    assert flops_ratio(best) == pytest.approx(3.04, rel=0.02)
