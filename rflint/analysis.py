@@ -5,6 +5,7 @@ Pipeline: build (meta device) -> capture (torch.fx, or eager recording) -> recep
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections import Counter
 import os
@@ -16,7 +17,7 @@ from torch import nn
 from . import receptive_field as rf
 from .build import build
 from .capture import capture, input_spec
-from .result import Layer, Result, as_resolution
+from .result import Layer, Result, Site, as_resolution
 
 class CaptureError(RuntimeError):
     """The model was built but could not be traced or run at the input resolution."""
@@ -53,7 +54,8 @@ def analyze(
         model = model_or_factory
     else:
         if analyzed_files is None:
-            analyzed_files = _defining_file(model_or_factory)
+            site = _definition_site(model_or_factory)
+            analyzed_files = [site.file] if site else []
         built = build(model_or_factory, analyzed_files)
         model, build_mode, sites = built.model, built.mode, built.sites
     channels, ndim = input_spec(model)
@@ -102,11 +104,50 @@ def analyze(
         capture=captured.method,
         build=build_mode,
         component_types=component_types(model),
+        source=_definition_site(model_or_factory),
+        factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
     )
 
 
-def _defining_file(factory) -> list[str]:
+def _definition_site(target) -> Site | None:
+    """The ``def``/``class`` line of a factory or model class (of a partial's function)."""
+    target = target.func if isinstance(target, functools.partial) else target
+    target = target if inspect.isfunction(target) or inspect.isclass(target) else type(target)
+    target = inspect.unwrap(target)  # torchvision's factories are decorated
     try:
-        return [os.path.abspath(inspect.getsourcefile(factory))]
-    except TypeError:
-        return []
+        file = os.path.abspath(inspect.getsourcefile(target))
+        _, line = inspect.getsourcelines(target)
+    except (TypeError, OSError):
+        return None
+    return Site(file, line, 1, line, 1)
+
+
+def propose_fixes(result: Result):
+    """``Result.fixes()``: re-import the factory's file with literal provenance, re-analyze,
+    and search verified fixes there (the file on disk is never touched)."""
+    from types import SimpleNamespace
+
+    from .discover import ModelEntry
+    from .fixes import search_fixes
+    from .literals import import_file
+
+    factory = result.factory
+    kwargs = dict(factory.keywords) if isinstance(factory, functools.partial) else {}
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    if result.source is None or not hasattr(target, "__name__"):
+        raise ValueError("fixes() needs a model analyzed from a factory or class defined in a file")
+    file = result.source.file
+    analyzed = _package_files(file)
+    fresh = getattr(import_file(file, analyzed), target.__name__)
+    entry = ModelEntry(target.__name__, file, result.source.line, 1, "factory", fresh, kwargs)
+    instrumented = analyze(entry.factory(), result.input_res, name=result.name, analyzed_files=analyzed)
+    return search_fixes(entry, instrumented, SimpleNamespace(analyzed=analyzed))
+
+
+def _package_files(file: str) -> frozenset[str]:
+    """The file and, inside a package, its sibling modules: re-importing one module of a
+    package alone would meet its siblings' registries (torchvision's ``register_model``)."""
+    folder = os.path.dirname(file)
+    if not os.path.exists(os.path.join(folder, "__init__.py")):
+        return frozenset([file])
+    return frozenset(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py"))

@@ -67,23 +67,46 @@ class Result:
     capture: str = "fx"
     build: str = "meta"
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
+    source: Site | None = None  # where the analyzed factory or class is defined
+    factory: object = field(default=None, repr=False, compare=False)  # for fixes(); not pickled
+
+    def __getstate__(self):
+        return {**self.__dict__, "factory": None}
 
     @property
     def ndim(self) -> int:
         return len(self.input_res)
 
+    def resolution(self, input_res: Sequence[int] | int | None = None) -> tuple[int, ...]:
+        """``input_res`` per axis, or the resolution the model was analyzed at."""
+        return self.input_res if input_res is None else as_resolution(input_res, self.ndim)
+
     def fully_utilized(self, input_res: Sequence[int] | int | None = None) -> bool:
-        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
-        return all(m < i for m, i in zip(self.i_min, res))
+        return all(m < i for m, i in zip(self.i_min, self.resolution(input_res)))
 
     def unproductive(self, input_res: Sequence[int] | int | None = None) -> list[Layer]:
-        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
+        res = self.resolution(input_res)
         return [layer for layer in self.layers if layer.is_unproductive(res)]
 
     def underutilized(self, input_res: Sequence[int] | int | None = None) -> list[Layer]:
         """Layers with r_min >= I_res that are not already unproductive."""
-        res = as_resolution(input_res, self.ndim) if input_res is not None else self.input_res
+        res = self.resolution(input_res)
         return [l for l in self.layers if l.is_underutilized(res) and not l.is_unproductive(res)]
+
+    def diagnostics(self, input_res: Sequence[int] | int | None = None) -> list:
+        """The RF001-RF003 diagnostics the linter would report for this model."""
+        from .diagnostics import ModelReport
+        from .lint import model_diagnostics
+
+        site = self.source or Site("<unknown>", 1, 1, 1, 1)
+        report = ModelReport(self.name, site.file, site.line, site.column, self.resolution(input_res), result=self)
+        return model_diagnostics(report)
+
+    def fixes(self) -> tuple:
+        """Verified stride / patch-size fixes, best first (rebuilds the model: needs torch)."""
+        from .analysis import propose_fixes
+
+        return propose_fixes(self)
 
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)

@@ -1,0 +1,45 @@
+"""The Python API as the README documents it: analyze, layers, diagnostics, fixes."""
+
+import pickle
+
+import torch
+import torchvision
+from torch import nn
+
+import rflint
+
+
+def test_analyze_a_factory_then_diagnose_and_fix():
+    result = rflint.analyze(torchvision.models.mobilenet_v3_large, input_res=224)
+    assert result.i_min == (263, 263) and not result.fully_utilized()
+    assert result.source.file.endswith("mobilenetv3.py")
+    codes = sorted(d.code for d in result.diagnostics())
+    assert codes == ["RF001", "RF002", "RF003"]
+    assert result.diagnostics(input_res=320) == []
+    best = result.fixes()[0]
+    assert (best.applicability, best.i_min_after) == ("safe", (199, 199))
+    assert [(e.old, e.new) for e in best.edits] == [("2", "1")]
+
+
+def test_a_nas_loop_filters_candidates_without_memory():
+    """Thousands of candidates: build nothing real, keep the fully utilized ones."""
+
+    def candidate(strides):
+        layers, channels = [], 3
+        for stride in strides:
+            layers += [nn.Conv2d(channels, 16, 3, stride, 1), nn.ReLU()]
+            channels = 16
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+
+    space = [(2, 2, 1, 1), (2, 2, 2, 2, 2, 1), (1, 2, 1, 2)]
+    kept = [s for s in space if rflint.analyze(lambda s=s: candidate(s), input_res=32).fully_utilized()]
+    assert kept == [(2, 2, 1, 1), (1, 2, 1, 2)]
+
+
+def test_an_instance_is_analyzed_as_is_and_results_pickle():
+    model = nn.Sequential(nn.Conv2d(3, 8, 7, 2, 3), nn.MaxPool2d(3, 2, 1), nn.Conv2d(8, 8, 3, padding=1))
+    result = rflint.analyze(model, input_res=(64, 48))
+    assert result.build == "given" and result.i_min == (19, 19)
+    assert [layer.name for layer in result.layers] == ["0", "1", "2"]
+    assert pickle.loads(pickle.dumps(result)).layers == result.layers
+    assert next(model.parameters()).device == torch.device("cpu")
