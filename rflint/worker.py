@@ -80,9 +80,11 @@ def attach_fixes(entries, report: FileReport, job, send) -> None:
     shared between them (EfficientNet B0..B7 share a table) against each."""
     from .fixes import search_fixes
 
-    analysed = [(e, m.result) for e, m in zip(entries, report.models) if m.result is not None]
+    blocks = {c for m in report.models for c in m.component_types if c != m.type_name}
+    pairs = [(e, m) for e, m in zip(entries, report.models) if m.result is not None and m.type_name not in blocks]
+    analysed = [(e, m.result) for e, m in pairs]  # building-block classes are not siblings
     trials: dict = {}
-    for (entry, result), model in zip(analysed, [m for m in report.models if m.result is not None]):
+    for (entry, result), (_, model) in zip(analysed, pairs):
         if not result.fully_utilized():
             send(("model", report.file, f"{entry.name} (fix search)"))
             siblings = [s for s in analysed if s[0] is not entry]
