@@ -129,7 +129,7 @@ def propose_fixes(result: Result):
 
     from .discover import ModelEntry
     from .fixes import search_fixes
-    from .literals import import_file
+    from .literals import import_file, package_siblings
 
     factory = result.factory
     kwargs = dict(factory.keywords) if isinstance(factory, functools.partial) else {}
@@ -137,17 +137,9 @@ def propose_fixes(result: Result):
     if result.source is None or not hasattr(target, "__name__"):
         raise ValueError("fixes() needs a model analyzed from a factory or class defined in a file")
     file = result.source.file
-    analyzed = _package_files(file)
+    analyzed = package_siblings(file)
     fresh = getattr(import_file(file, analyzed), target.__name__)
     entry = ModelEntry(target.__name__, file, result.source.line, 1, "factory", fresh, kwargs)
     instrumented = analyze(entry.factory(), result.input_res, name=result.name, analyzed_files=analyzed)
     return search_fixes(entry, instrumented, SimpleNamespace(analyzed=analyzed))
 
-
-def _package_files(file: str) -> frozenset[str]:
-    """The file and, inside a package, its sibling modules: re-importing one module of a
-    package alone would meet its siblings' registries (torchvision's ``register_model``)."""
-    folder = os.path.dirname(file)
-    if not os.path.exists(os.path.join(folder, "__init__.py")):
-        return frozenset([file])
-    return frozenset(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py"))

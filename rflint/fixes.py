@@ -27,7 +27,7 @@ from .analysis import analyze
 from .build import build
 from .diagnostics import Edit, Fix
 from .discover import ModelEntry
-from .literals import import_file
+from .literals import import_file, package_siblings
 from .result import Layer, Result, Site
 from .rules import fmt_size
 
@@ -129,8 +129,11 @@ def search_fixes(
     is not rebuilt once per model. Without a valid candidate, one display-only advice.
     """
     knobs, literal_free = downsampling_knobs(result)
-    with _analyzed_modules_restored(job.analyzed):
-        valid = _verified_candidates(entry, result, knobs, siblings, job.analyzed, {} if trials is None else trials)
+    # A package's modules register into each other (torchvision's ``register_model``):
+    # a trial re-imports the model's whole package folder, never one module alone.
+    rebuilt = job.analyzed | package_siblings(entry.file)
+    with _analyzed_modules_restored(rebuilt):
+        valid = _verified_candidates(entry, result, knobs, siblings, rebuilt, {} if trials is None else trials)
     if not valid:
         return (_advice(result, literal_free, tried=bool(knobs)),)
     before = _measure_original(entry, result.input_res, job.analyzed)

@@ -323,3 +323,13 @@ def import_file(
             del sys.modules[name]
             raise
         return module
+
+
+def package_siblings(file: str) -> frozenset[str]:
+    """The file and, inside a package, the other modules of its folder: re-importing one
+    module of a package alone would meet its siblings' registries (torchvision's
+    ``register_model`` refuses a second registration)."""
+    folder = os.path.dirname(os.path.abspath(file))
+    if not os.path.exists(os.path.join(folder, "__init__.py")):
+        return frozenset([os.path.abspath(file)])
+    return frozenset(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".py"))
