@@ -183,7 +183,7 @@ def dags(draw):
         if draw(st.integers(0, 19)) == 0:
             # A source not fed by the input (a learned constant / parameter): it and nodes
             # fed only by it are unreachable from the input. Unreachable nodes never get
-            # GLOBAL here: see test_global_op_on_a_constant_is_not_unbounded (xfail).
+            # GLOBAL here: test_global_op_on_a_constant_is_not_unbounded covers that case.
             nodes.append(Node(inputs=(), op=draw(not_global)))
             reachable.append(False)
             continue
@@ -270,13 +270,8 @@ def test_nodes_not_reachable_from_input_are_not_bounded():
     assert_matches_oracle(nodes, 2, f)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="propagate marks a GLOBAL op unbounded even when no path from the input reaches "
-    "it (e.g. a mean over a parameter), and that flag then spreads to every node mixing it "
-    "in; METHOD.md's 'unbounded' is about paths from the input. r_min/r_max are unaffected.",
-)
 def test_global_op_on_a_constant_is_not_unbounded():
+    """'Unbounded' is about paths from the input: a mean over a parameter is not."""
     nodes = [
         Node(is_input=True),  # 0: x
         Node(op=NEUTRAL),  # 1: a parameter / constant: no input path
@@ -285,7 +280,7 @@ def test_global_op_on_a_constant_is_not_unbounded():
     ]
     f = propagate(nodes, 1)
     assert f[3].r_min == f[3].r_max == (1,)  # fine
-    assert [x.unbounded for x in f] == [False, False, False, False]  # today: 2 and 3 True
+    assert [x.unbounded for x in f] == [False, False, False, False]
 
 
 # --------------------------------------------------------------------------------------

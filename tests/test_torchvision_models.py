@@ -52,6 +52,7 @@ TABLE_7 = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def _analyze(name, res):
     return analyze(functools.partial(tvm.get_model, name, weights=None), res, name=name)
 
