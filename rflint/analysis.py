@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import receptive_field as rf
-from .build import build
+from .build import build, meta_copy
 from .capture import capture, input_spec
 from .result import Layer, Result, Site, as_resolution
 
@@ -58,13 +58,11 @@ def analyze(
             analyzed_files = [site.file] if site else []
         built = build(model_or_factory, analyzed_files)
         model, build_mode, sites = built.model, built.mode, built.sites
-    channels, ndim = input_spec(model)
+    if build_mode != "meta":
+        model = meta_copy(model)  # a given or CPU-built model: never run it for real
+    channel_options, ndim = input_spec(model)
     res = as_resolution(input_res, ndim)
-    model = model.to("meta") if build_mode == "cpu" else model
-    try:
-        captured = capture(model, res, channels)
-    except Exception as error:
-        raise CaptureError(str(error), component_types(model)) from error
+    captured = _capture_with_channels(model, res, channel_options)
     fields = rf.propagate(
         [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
     )
@@ -107,6 +105,18 @@ def analyze(
         source=_definition_site(model_or_factory),
         factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
     )
+
+
+def _capture_with_channels(model: nn.Module, res, channel_options):
+    """Capture with the first channel count the model accepts: the first conv built is
+    not always the first one run (a functional stem conv)."""
+    first_error = None
+    for channels in channel_options:
+        try:
+            return capture(model, res, channels)
+        except Exception as error:
+            first_error = first_error or error
+    raise CaptureError(str(first_error), component_types(model)) from first_error
 
 
 def _definition_site(target) -> Site | None:

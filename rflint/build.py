@@ -9,6 +9,7 @@ allocates nothing. Only when that fails is the model built for real on the CPU.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import itertools
 import linecache
@@ -173,3 +174,14 @@ def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Bui
         if id(module) in records and records[id(module)][1]
     }
     return Built(model.eval(), mode, sites)
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose parameters and buffers live on the meta device, made
+    without copying any data: the user's model (on any device) is left untouched."""
+    memo = {}
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if id(tensor) not in memo:
+            meta = tensor.to("meta")
+            memo[id(tensor)] = nn.Parameter(meta, tensor.requires_grad) if isinstance(tensor, nn.Parameter) else meta
+    return copy.deepcopy(model, memo)

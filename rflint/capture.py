@@ -403,13 +403,21 @@ class _Recorder(fx.Interpreter):
         return result
 
 
-def input_spec(model: nn.Module) -> tuple[int, int]:
-    """(channels, spatial axes) the model expects, read off its first conv."""
-    for m in model.modules():
-        if isinstance(m, _ConvNd):
-            ndim = len(m.kernel_size)
-            return (m.out_channels if isinstance(m, _ConvTransposeNd) else m.in_channels), ndim
-    return 3, 2
+def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:
+    """(channel counts to try, spatial axes) for the model's input, from its first conv.
+
+    A model that declares its channels (timm's ``in_chans``) is taken at its word: its
+    first conv need not see the image (CSATv2's first conv reads 64 DCT coefficients).
+    Otherwise the first conv built is the best guess, then RGB and grey images.
+    """
+    first = next((m for m in model.modules() if isinstance(m, _ConvNd)), None)
+    if first is None:
+        return (3, 1), 2
+    declared = getattr(model, "in_chans", None)
+    if isinstance(declared, int):
+        return (declared,), len(first.kernel_size)
+    guess = first.out_channels if isinstance(first, _ConvTransposeNd) else first.in_channels
+    return tuple(dict.fromkeys((guess, 3, 1))), len(first.kernel_size)
 
 
 def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:

@@ -49,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["report"] and len(argv) > 1 and (":" in argv[1]):
+    if argv[:1] == ["report"] and any(":" in a and not a.startswith("-") for a in argv[1:]):
+        # ``rflint report MODEL_SPEC``; a folder named report (no MODEL_SPEC) is still a path
         from .html_report import main as report_main
 
         return report_main(argv[1:])

@@ -1,0 +1,434 @@
+"""``rflint report MODEL_SPEC``: one self-contained HTML page about one model.
+
+The page shows I_min, I_max and I_res, a chart of r_min and r_max per layer in depth order
+with the I_res line across it, the layer table (unproductive rows red, underutilized
+orange, as in the paper's figure) and the proposed fix with its r_min curve. The chart is
+matplotlib's SVG inlined in the page; the page loads nothing (its Content-Security-Policy
+forbids it), so it can be mailed, archived or opened offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import importlib.util
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Sequence
+
+from .diagnostics import Fix
+from .result import Layer, Result
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+UNPRODUCTIVE_COLOR, UNDERUTILIZED_COLOR = "#f4a3a3", "#fbc98e"  # table rows and chart bands
+R_MIN_COLOR, R_MAX_COLOR, FIXED_COLOR, I_RES_COLOR = "#1f5fbf", "#8a9bb8", "#1a9641", "#c0282d"
+
+
+class ReportError(Exception):
+    """A bad spec, an import or build failure: one line on stderr, exit 2."""
+
+
+@dataclass
+class Report:
+    """Everything the page shows; ``fixed`` is the model re-analysed with ``fixes[0]`` applied."""
+
+    spec: str
+    result: Result
+    fixes: tuple[Fix, ...] = ()  # best first; empty when fully utilized or not searched
+    fixed: Result | None = None
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rflint report",
+        description="Write a self-contained HTML report of one model's receptive fields and proposed fix.",
+    )
+    p.add_argument("spec", metavar="MODEL_SPEC", help='"path.py::name" or "package.module:factory"')
+    p.add_argument("--input-res", default="224", metavar="N|HxW|auto",
+                   help="input resolution the model is trained on (default 224)")
+    p.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
+    p.add_argument("--no-fix", action="store_true", help="do not search for a fix (faster)")
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parser().parse_args(argv)
+    if importlib.util.find_spec("matplotlib") is None:  # say so before minutes of analysis
+        print("rflint: error: the HTML report draws its chart with matplotlib: pip install 'rflint[report]'",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        report = build_report(args.spec, args.input_res, search_fix=not args.no_fix)
+        Path(args.output).write_text(render(report), encoding="utf-8")
+    except (ReportError, OSError) as error:
+        print(f"rflint: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.output}: {summary_line(report)}")
+    return EXIT_OK
+
+
+def build_report(spec: str, input_res: str = "224", search_fix: bool = True) -> Report:
+    """Import the model's file with literal provenance, analyse it, search the fix the
+    linter would propose (checked against the file's other models, as ``rflint --fix``
+    does) and re-analyse the model with that fix applied in memory."""
+    from .fixes import _analyzed_modules_restored, search_fixes
+    from .literals import package_siblings
+
+    requested = _requested_resolution(input_res)
+    configured, file = _locate(spec)
+    analyzed = package_siblings(file)
+    with _analyzed_modules_restored(analyzed):  # in-process callers keep their modules
+        entry, others = _load(configured, file, analyzed)
+        res = _resolution(requested, entry)
+        result = _analyze(entry, res, analyzed)
+        if result.fully_utilized() or not search_fix:
+            return Report(spec, result)
+        siblings = _siblings(entry, result, others, res, analyzed)
+        fixes = search_fixes(entry, result, SimpleNamespace(analyzed=analyzed), siblings)
+        if not fixes[0].edits:  # display-only advice: nothing to re-analyse
+            return Report(spec, result, fixes)
+        overrides = {(e.file, e.line, e.column): int(e.new) for e in fixes[0].edits}
+        fixed_entry, _ = _load(configured, file, analyzed, overrides)
+        return Report(spec, result, fixes, _analyze(fixed_entry, res, analyzed))
+
+
+def _locate(spec: str):
+    """The spec as a configured model (the ``[tool.rflint] models`` syntax) and its file."""
+    from .config import _model_entry
+    from .session import _entry_file
+    from .worker import _one_line
+
+    try:
+        configured = _model_entry({"target": spec}, Path.cwd())
+        file = _entry_file(configured)
+    except ValueError as error:  # rflint's own message: a malformed spec, a module not found
+        raise ReportError(str(error)) from None
+    except (Exception, SystemExit) as error:  # find_spec imports the parent packages: user code
+        raise ReportError(f"cannot import {spec}: {_one_line(error)}") from None
+    if not os.path.isfile(file):
+        raise ReportError(f"{spec}: no such file: {file}")
+    return configured, file
+
+
+def _load(configured, file: str, analyzed, overrides=None):
+    """The model's ``ModelEntry`` from its instrumented file, and the file's other models."""
+    from .discover import find_models, with_configured
+    from .literals import import_file
+    from .worker import _one_line, _read_source
+
+    try:
+        source = _read_source(file)
+        module = import_file(file, analyzed, overrides)
+        entries, skipped = find_models(module, file, source)
+        entries = with_configured(entries, module, file, source, [configured], skipped)
+    except (Exception, SystemExit) as error:
+        raise ReportError(f"cannot import {configured.target}: {_one_line(error)}") from None
+    entry = next(e for e in entries if e.name == configured.name)
+    return entry, [e for e in entries if e is not entry]
+
+
+def _requested_resolution(text: str):
+    """N, HxW or ``auto``, checked before the (slow) import."""
+    from .config import parse_input_res
+
+    try:
+        return parse_input_res(text)
+    except ValueError as error:
+        raise ReportError(f"--input-res: {error}") from None
+
+
+def _resolution(requested, entry):
+    """``auto`` is the size the model's library declares for it; a square size applies to
+    every axis, as in a lint run (Conv1d and Conv3d models too)."""
+    from .discover import declared_resolution
+    from .session import _broadcast
+
+    res = declared_resolution(entry) if requested == "auto" else requested
+    if res is None:
+        raise ReportError(f"--input-res auto: {entry.name} declares no input resolution; pass N or HxW")
+    return _broadcast(res)
+
+
+def _analyze(entry, res, analyzed) -> Result:
+    from .analysis import analyze
+    from .literals import instrumented_imports
+    from .worker import _one_line
+
+    try:
+        with instrumented_imports(analyzed):  # models may import analyzed files lazily
+            return analyze(entry.factory(), res, name=entry.name, analyzed_files=analyzed)
+    except (Exception, SystemExit) as error:
+        raise ReportError(f"cannot analyze {entry.name}: {_one_line(error)}") from None
+
+
+def _siblings(entry, result: Result, others, res, analyzed) -> list[tuple]:
+    """The file's other models, which ``rflint --fix`` checks a shared literal against; a
+    model that does not build, or a class that is a building block of another, is none."""
+    def type_name(e) -> str:
+        return f"{e.target.__module__}:{e.target.__qualname__}"
+
+    analysed = []
+    for other in others:
+        try:
+            analysed.append((other, _analyze(other, res, analyzed)))
+        except ReportError:
+            continue
+    blocks = {c for e, r in [(entry, result), *analysed] for c in r.component_types if c != type_name(e)}
+    return [(e, r) for e, r in analysed if type_name(e) not in blocks]
+
+
+# ---------------------------------------------------------------------------- the page
+
+
+def summary_line(report: Report) -> str:
+    result = report.result
+    verdict = "fully utilized" if result.fully_utilized() else "not fully utilized"
+    line = (f"{result.name} I_min={_size(result.i_min)} I_max={_size(result.i_max)} "
+            f"I_res={_size(result.input_res)}: {verdict}")
+    if report.fixed is not None:
+        line += f"; fix: {report.fixes[0].description}"
+    elif report.fixes:
+        line += "; no verified literal change (the report says what to do by hand)"
+    return line
+
+
+def render(report: Report) -> str:
+    result = report.result
+    title = f"rflint report: {result.name} at {_size(result.input_res)} px"
+    return PAGE.format(
+        title=_e(title),
+        style=STYLE,
+        spec=_e(report.spec),
+        summary=_summary(result),
+        chart=chart_svg(report),
+        fix=_fix_section(report),
+        table=_layer_table(result),
+    )
+
+
+def _summary(result: Result) -> str:
+    utilized = result.fully_utilized()
+    rows = [
+        ("I_res (input resolution)", _size(result.input_res), ""),
+        ("I_min (largest r_min)", _size(result.i_min), "" if utilized else "bad"),
+        ("I_max (largest r_max)", _size(result.i_max), ""),
+        ("fully utilized (I_min &lt; I_res)", "yes" if utilized else "no", "" if utilized else "bad"),
+        ("unproductive layers", str(len(result.unproductive())), "unproductive"),
+        ("underutilized layers", str(len(result.underutilized())), "underutilized"),
+    ]
+    cells = "".join(f'<tr><th>{label}</th><td class="{cls}">{value}</td></tr>' for label, value, cls in rows)
+    return f'<table class="summary">{cells}</table>'
+
+
+def _fix_section(report: Report) -> str:
+    from .report.show_fixes import _si
+
+    result = report.result
+    if result.fully_utilized():
+        return "<p>The model is fully utilized at this resolution: no fix is needed.</p>"
+    if not report.fixes:
+        return "<p>Fix search skipped (<code>--no-fix</code>).</p>"
+    best, alternatives = report.fixes[0], report.fixes[1:]
+    if not best.edits:
+        return f'<p class="advice">No verified literal change: {_e(best.description)}</p>'
+    edits = "".join(
+        f"<li><code>{_e(_shown_path(e.file))}:{e.line}:{e.column}</code> "
+        f"<code>{_e(e.old)}</code> &rarr; <code>{_e(e.new)}</code></li>"
+        for e in best.edits
+    )
+    figures = [("I_min", _size(result.i_min), _size(best.i_min_after))]
+    if best.flops_before is not None:
+        ratio = f" (&times;{best.flops_after / best.flops_before:.2f})" if best.flops_before else ""
+        figures.append(("FLOPs", _si(best.flops_before), _si(best.flops_after) + ratio))
+    if best.params_before is not None:
+        figures.append(("params", _si(best.params_before), _si(best.params_after)))
+    figure_rows = "".join(f"<tr><th>{name}</th><td>{before}</td><td>{after}</td></tr>"
+                          for name, before, after in figures)
+    shared = [m for m in best.models if m != result.name]
+    shared_note = f"<p>The literal is shared: this also changes {_e(', '.join(shared))} (verified for each).</p>" \
+        if shared else ""
+    others = "".join(f"<li>{_e(f.description)} ({f.applicability})</li>" for f in alternatives)
+    others_list = f"<p>Other verified fixes:</p><ul>{others}</ul>" if others else ""
+    return (
+        f'<p class="fix"><span class="badge {best.applicability}">{best.applicability}</span> '
+        f"{_e(best.description)}</p><ul>{edits}</ul>{shared_note}"
+        f'<table class="figures"><tr><th></th><th>before</th><th>after</th></tr>{figure_rows}</table>'
+        f"{others_list}"
+    )
+
+
+TABLE_COLUMNS = ("#", "layer", "type", "kernel", "stride", "dilation", "r_min", "r_max", "status")
+
+
+def _layer_table(result: Result) -> str:
+    status = {layer: "unproductive" for layer in result.unproductive()}
+    status.update({layer: "underutilized" for layer in result.underutilized()})
+    head = "".join(f"<th>{column}</th>" for column in TABLE_COLUMNS)
+    rows = []
+    for index, layer in enumerate(result.layers):
+        state = status.get(layer, "")
+        cells = (index, layer.name, layer.op_type, _size(layer.kernel), _size(layer.stride),
+                 _size(layer.dilation), _field(layer.r_min), _field(layer.r_max), state)
+        row = "".join(f"<td>{_e(str(cell))}</td>" for cell in cells)
+        rows.append(f'<tr class="{state}">{row}</tr>' if state else f"<tr>{row}</tr>")
+    return f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def chart_svg(report: Report) -> str:
+    """r_min and r_max per layer (log scale: r_max grows geometrically), one panel per axis
+    unless every axis has the same fields, with the I_res line and bands over the layers
+    that are unproductive (red) or underutilized (orange)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    result, fixed = report.result, report.fixed
+    axes = _distinct_axes(result, fixed)
+    figure = Figure(figsize=(12, 4.2 * len(axes)), layout="constrained")
+    for panel, axis in zip(figure.subplots(len(axes), 1, squeeze=False)[:, 0], axes):
+        _plot_axis(panel, result, fixed, axis, titled=len(axes) > 1)
+    svg = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rflint", "font.size": 11}):
+        figure.savefig(svg, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
+    text = svg.getvalue()
+    return text[text.index("<svg"):]  # the XML prolog and DOCTYPE are not valid inside HTML
+
+
+def _distinct_axes(result: Result, fixed: Result | None) -> list[int]:
+    """Axis 0 alone when every axis has the same resolution and fields (square images)."""
+    def per_axis(r: Result, axis: int):
+        return r.input_res[axis], [(l.r_min[axis], l.r_max[axis]) for l in r.layers if l.bounded]
+
+    runs = [r for r in (result, fixed) if r is not None]
+    same = all(per_axis(r, axis) == per_axis(r, 0) for r in runs for axis in range(result.ndim))
+    return [0] if same else list(range(result.ndim))
+
+
+def _plot_axis(ax, result: Result, fixed: Result | None, axis: int, titled: bool) -> None:
+    from matplotlib.ticker import LogLocator, NullLocator, StrMethodFormatter
+
+    i_res = result.input_res[axis]
+    depth = {layer.name: index for index, layer in enumerate(result.layers)}
+    for layers, color in ((result.unproductive(), UNPRODUCTIVE_COLOR), (result.underutilized(), UNDERUTILIZED_COLOR)):
+        for start, stop in _runs([layer in layers for layer in result.layers]):
+            ax.axvspan(start - 0.5, stop - 0.5, color=color, alpha=0.45, linewidth=0)
+    before = [layer for layer in result.layers if layer.bounded]
+    ax.plot(*_curve(before, depth, axis, "r_max"), color=R_MAX_COLOR, linewidth=1.5, label="r_max")
+    ax.plot(*_curve(before, depth, axis, "r_min"), color=R_MIN_COLOR, linewidth=3,
+            marker="o", markersize=3.5, label=f"r_min (I_min {result.i_min[axis]})")
+    if fixed is not None:
+        after = [layer for layer in fixed.layers if layer.bounded and layer.name in depth]
+        ax.plot(*_curve(after, depth, axis, "r_min"), color=FIXED_COLOR, linewidth=2, linestyle="--",
+                label=f"r_min after fix (I_min {fixed.i_min[axis]})")
+    ax.axhline(i_res, color=I_RES_COLOR, linewidth=2, label=f"I_res = {i_res}")
+    crossing = next((layer for layer in before if layer.r_min[axis] >= i_res), None)
+    if crossing is not None:
+        ax.annotate(f"r_min \u2265 I_res from layer {depth[crossing.name]} ({crossing.name})",
+                    (depth[crossing.name], crossing.r_min[axis]),
+                    xytext=(-40, 30), textcoords="offset points", ha="right", color=I_RES_COLOR,
+                    arrowprops={"arrowstyle": "->", "color": I_RES_COLOR})
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.margins(y=0.12)
+    ax.set_xlim(-0.5, len(result.layers) - 0.5)
+    ax.set_xlabel("layer (depth order)")
+    ax.set_ylabel("receptive field (px)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="lower right")
+    if titled:
+        ax.set_title(f"axis {axis}")
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of consecutive True flags: one band, not one per layer."""
+    runs, start = [], None
+    for index, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            runs.append((start, index))
+            start = None
+    return runs
+
+
+def _curve(layers: list[Layer], depth: dict[str, int], axis: int, field: str) -> tuple[list[int], list[int]]:
+    """x (depth) and y of bounded layers only: a global field (squeeze-excitation, a head
+    after global pooling) has no size to plot, and the curve runs on past it."""
+    return [depth[layer.name] for layer in layers], [getattr(layer, field)[axis] for layer in layers]
+
+
+def _size(values) -> str:
+    from .rules import fmt_size
+
+    return fmt_size(tuple(map(str, values)))
+
+
+def _field(values: tuple[int, ...] | None) -> str:
+    return "global" if values is None else _size(values)
+
+
+def _shown_path(file: str) -> str:
+    """Relative to the working directory when under it, as the linter prints paths; a
+    package module elsewhere (an installed torchvision) by its package path."""
+    from .literals import _import_root
+
+    root, parts = _import_root(file)
+    for base in (Path.cwd(), Path(root) if parts else None):
+        if base is not None and Path(file).is_relative_to(base):
+            return str(Path(file).relative_to(base))
+    return file
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+STYLE = f"""
+body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 14px; margin: 24px 32px; color: #1d2330; }}
+h1 {{ font-size: 22px; margin: 0 0 4px; }} h2 {{ font-size: 17px; margin: 22px 0 8px; }}
+.spec {{ color: #5a6375; margin: 0 0 12px; }}
+.top {{ display: flex; gap: 48px; align-items: flex-start; flex-wrap: wrap; }}
+table {{ border-collapse: collapse; font-size: 13px; }}
+th, td {{ padding: 2px 10px; text-align: left; border-bottom: 1px solid #e3e6ec; }}
+.summary th, .figures th {{ font-weight: normal; color: #5a6375; }}
+.summary td {{ font-weight: 600; }}
+td.bad {{ color: {I_RES_COLOR}; }}
+.layers {{ width: 100%; font-size: 12px; }} .layers td {{ font-family: ui-monospace, monospace; }}
+.layers thead th {{ position: sticky; top: 0; background: #fff; border-bottom: 2px solid #c9ced8; }}
+svg {{ max-width: 100%; height: auto; }}
+.badge {{ padding: 1px 8px; border-radius: 8px; color: #fff; font-size: 12px; background: #5a6375; }}
+.badge.safe {{ background: {FIXED_COLOR}; }} .badge.unsafe {{ background: #d9822b; }}
+.fix {{ font-weight: 600; }} ul {{ margin: 4px 0 8px; }}
+.legend span {{ padding: 1px 8px; font-size: 13px; }}
+.unproductive {{ background: {UNPRODUCTIVE_COLOR}; }} .underutilized {{ background: {UNDERUTILIZED_COLOR}; }}
+"""
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
+<title>{title}</title>
+<style>{style}</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="spec"><code>{spec}</code></p>
+<div class="top">
+<section><h2>Summary</h2>{summary}</section>
+<section><h2>Proposed fix</h2>{fix}</section>
+</div>
+<h2>Receptive field per layer</h2>
+{chart}
+<h2>Layers</h2>
+<p class="legend"><span class="unproductive">unproductive: its input already has r_min &ge; I_res</span> <span class="underutilized">underutilized: its own r_min &ge; I_res</span></p>
+{table}
+</body>
+</html>
+"""
