@@ -15,6 +15,7 @@ import linecache
 import operator
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
@@ -365,6 +366,20 @@ def function_node(name: str, target, args, kwargs, result, inputs: tuple[int, ..
     )
 
 
+class CallNames:
+    """Names calls as fx names nodes (``getitem``, ``getitem_1``...), but counts only calls
+    that make a tensor, which both captures see alike (fx also numbers ``x.shape[0]``)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, target) -> str:
+        base = _op_name(target)
+        count = self.counts[base]
+        self.counts[base] += 1
+        return f"{base}_{count}" if count else base
+
+
 class _Recorder(fx.Interpreter):
     """Runs the traced graph on meta tensors and classifies each node as it runs.
 
@@ -380,6 +395,7 @@ class _Recorder(fx.Interpreter):
         self.index: dict[fx.Node, int] = {}
         self.nodes: list[CapturedNode] = []
         self.modules = dict(gm.named_modules())
+        self.call_names = CallNames()
 
     def run_node(self, n: fx.Node):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
@@ -397,7 +413,7 @@ class _Recorder(fx.Interpreter):
         elif n.op == "call_module":
             captured = module_node(n.target, self.modules[n.target], args, result, inputs, self.ndim)
         else:
-            captured = function_node(n.name, n.target, args, kwargs, result, inputs, self.ndim, _call_site(n))
+            captured = function_node(self.call_names(n.target), n.target, args, kwargs, result, inputs, self.ndim, _call_site(n))
         self.index[n] = len(self.nodes)
         self.nodes.append(captured)
         return result

@@ -14,14 +14,13 @@ from __future__ import annotations
 import operator
 import os
 import sys
-from collections import Counter
 from typing import Sequence
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import (Captured, CapturedNode, _op_name, _shape, function_node, is_leaf, is_torch_file, line_site,
+from .capture import (CallNames, Captured, CapturedNode, _shape, function_node, is_leaf, is_torch_file, line_site,
                       module_node, tensors)
 from .result import Site
 
@@ -60,7 +59,7 @@ class _Recorder(TorchFunctionMode):
         self.producer: dict[int, int] = {}
         self.alive: list[torch.Tensor] = []
         self.paths = {id(m): path for path, m in model.named_modules()}
-        self.name_counts: Counter[str] = Counter()
+        self.call_names = CallNames()
         self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
 
     def add(self, node: CapturedNode, outputs) -> None:
@@ -73,13 +72,6 @@ class _Recorder(TorchFunctionMode):
         found = (self.producer.get(id(t)) for t in tensors(values))
         return tuple(dict.fromkeys(i for i in found if i is not None))
 
-    def unique_name(self, target) -> str:
-        """fx's node naming: the op's name, then ``name_1``, ``name_2``..."""
-        base = _op_name(target)
-        count = self.name_counts[base]
-        self.name_counts[base] += 1
-        return f"{base}_{count}" if count else base
-
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         result = func(*args, **kwargs)
@@ -88,8 +80,7 @@ class _Recorder(TorchFunctionMode):
         if self.leaf_depth or not tensors(outputs):
             return result
         inputs = self.inputs_of(args, kwargs)
-        name = self.unique_name(target)
-        self.add(function_node(name, target, args, kwargs, result, inputs, self.ndim, _caller_site()), outputs)
+        self.add(function_node(self.call_names(target), target, args, kwargs, result, inputs, self.ndim, _caller_site()), outputs)
         return result
 
     def enter_module(self, module: nn.Module, args) -> None:

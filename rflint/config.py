@@ -291,7 +291,7 @@ def _models_field(value: Any, root: Path) -> dict[str, Any]:
     entries = []
     for index, item in enumerate(value):
         try:
-            entries.append(_model_entry(item, root))
+            entries.append(model_entry(item, root))
         except _BadValue as error:
             raise _BadValue(str(error), f"[{index}]{error.at}") from None
     return {"models": tuple(entries)}
@@ -300,7 +300,7 @@ def _models_field(value: Any, root: Path) -> dict[str, Any]:
 _MODEL_KEYS = ("target", "kwargs", "input-res")
 
 
-def _model_entry(item: Any, root: Path) -> ModelEntry:
+def model_entry(item: Any, root: Path) -> ModelEntry:
     if not isinstance(item, dict):
         raise _BadValue(f"expected a table, got {_shown(item)}")
     for key in item:

@@ -132,7 +132,7 @@ def search_fixes(
     # A package's modules register into each other (torchvision's ``register_model``):
     # a trial re-imports the model's whole package folder, never one module alone.
     rebuilt = job.analyzed | package_siblings(entry.file)
-    with _analyzed_modules_restored(rebuilt):
+    with analyzed_modules_restored(rebuilt):
         valid = _verified_candidates(entry, result, knobs, siblings, rebuilt, {} if trials is None else trials)
     if not valid:
         return (_advice(result, literal_free, tried=bool(knobs)),)
@@ -168,7 +168,7 @@ def search_file_fixes(analysed: Sequence[tuple[ModelEntry, Result]], job) -> dic
 
 
 @contextlib.contextmanager
-def _analyzed_modules_restored(analyzed: Iterable[str]) -> Iterator[None]:
+def analyzed_modules_restored(analyzed: Iterable[str]) -> Iterator[None]:
     """Trials re-import the analyzed files with overrides; afterwards ``sys.modules`` must
     hold the modules imported before, or a factory importing lazily would build a trial's model."""
     analyzed = frozenset(analyzed)

@@ -76,13 +76,13 @@ def build_report(spec: str, input_res: str = "224", search_fix: bool = True) -> 
     """Import the model's file with literal provenance, analyse it, search the fix the
     linter would propose (checked against the file's other models, as ``rflint --fix``
     does) and re-analyse the model with that fix applied in memory."""
-    from .fixes import _analyzed_modules_restored, search_fixes
+    from .fixes import analyzed_modules_restored, search_fixes
     from .literals import package_siblings
 
     requested = _requested_resolution(input_res)
     configured, file = _locate(spec)
     analyzed = package_siblings(file)
-    with _analyzed_modules_restored(analyzed):  # in-process callers keep their modules
+    with analyzed_modules_restored(analyzed):  # in-process callers keep their modules
         entry, others = _load(configured, file, analyzed)
         res = _resolution(requested, entry)
         result = _analyze(entry, res, analyzed)
@@ -99,17 +99,17 @@ def build_report(spec: str, input_res: str = "224", search_fix: bool = True) -> 
 
 def _locate(spec: str):
     """The spec as a configured model (the ``[tool.rflint] models`` syntax) and its file."""
-    from .config import _model_entry
-    from .session import _entry_file
-    from .worker import _one_line
+    from .config import model_entry
+    from .session import entry_file
+    from .worker import one_line
 
     try:
-        configured = _model_entry({"target": spec}, Path.cwd())
-        file = _entry_file(configured)
+        configured = model_entry({"target": spec}, Path.cwd())
+        file = entry_file(configured)
     except ValueError as error:  # rflint's own message: a malformed spec, a module not found
         raise ReportError(str(error)) from None
     except (Exception, SystemExit) as error:  # find_spec imports the parent packages: user code
-        raise ReportError(f"cannot import {spec}: {_one_line(error)}") from None
+        raise ReportError(f"cannot import {spec}: {one_line(error)}") from None
     if not os.path.isfile(file):
         raise ReportError(f"{spec}: no such file: {file}")
     return configured, file
@@ -119,15 +119,15 @@ def _load(configured, file: str, analyzed, overrides=None):
     """The model's ``ModelEntry`` from its instrumented file, and the file's other models."""
     from .discover import find_models, with_configured
     from .literals import import_file
-    from .worker import _one_line, _read_source
+    from .worker import one_line, read_source
 
     try:
-        source = _read_source(file)
+        source = read_source(file)
         module = import_file(file, analyzed, overrides)
         entries, skipped = find_models(module, file, source)
         entries = with_configured(entries, module, file, source, [configured], skipped)
     except (Exception, SystemExit) as error:
-        raise ReportError(f"cannot import {configured.target}: {_one_line(error)}") from None
+        raise ReportError(f"cannot import {configured.target}: {one_line(error)}") from None
     entry = next(e for e in entries if e.name == configured.name)
     return entry, [e for e in entries if e is not entry]
 
@@ -146,24 +146,24 @@ def _resolution(requested, entry):
     """``auto`` is the size the model's library declares for it; a square size applies to
     every axis, as in a lint run (Conv1d and Conv3d models too)."""
     from .discover import declared_resolution
-    from .session import _broadcast
+    from .session import broadcast
 
     res = declared_resolution(entry) if requested == "auto" else requested
     if res is None:
         raise ReportError(f"--input-res auto: {entry.name} declares no input resolution; pass N or HxW")
-    return _broadcast(res)
+    return broadcast(res)
 
 
 def _analyze(entry, res, analyzed) -> Result:
     from .analysis import analyze
     from .literals import instrumented_imports
-    from .worker import _one_line
+    from .worker import one_line
 
     try:
         with instrumented_imports(analyzed):  # models may import analyzed files lazily
             return analyze(entry.factory(), res, name=entry.name, analyzed_files=analyzed)
     except (Exception, SystemExit) as error:
-        raise ReportError(f"cannot analyze {entry.name}: {_one_line(error)}") from None
+        raise ReportError(f"cannot analyze {entry.name}: {one_line(error)}") from None
 
 
 def _siblings(entry, result: Result, others, res, analyzed) -> list[tuple]:
@@ -226,7 +226,7 @@ def _summary(result: Result) -> str:
 
 
 def _fix_section(report: Report) -> str:
-    from .report.show_fixes import _si
+    from .report.show_fixes import si_units
 
     result = report.result
     if result.fully_utilized():
@@ -244,9 +244,9 @@ def _fix_section(report: Report) -> str:
     figures = [("I_min", _size(result.i_min), _size(best.i_min_after))]
     if best.flops_before is not None:
         ratio = f" (&times;{best.flops_after / best.flops_before:.2f})" if best.flops_before else ""
-        figures.append(("FLOPs", _si(best.flops_before), _si(best.flops_after) + ratio))
+        figures.append(("FLOPs", si_units(best.flops_before), si_units(best.flops_after) + ratio))
     if best.params_before is not None:
-        figures.append(("params", _si(best.params_before), _si(best.params_after)))
+        figures.append(("params", si_units(best.params_before), si_units(best.params_after)))
     figure_rows = "".join(f"<tr><th>{name}</th><td>{before}</td><td>{after}</td></tr>"
                           for name, before, after in figures)
     shared = [m for m in best.models if m != result.name]
@@ -376,9 +376,9 @@ def _field(values: tuple[int, ...] | None) -> str:
 def _shown_path(file: str) -> str:
     """Relative to the working directory when under it, as the linter prints paths; a
     package module elsewhere (an installed torchvision) by its package path."""
-    from .literals import _import_root
+    from .literals import import_root
 
-    root, parts = _import_root(file)
+    root, parts = import_root(file)
     for base in (Path.cwd(), Path(root) if parts else None):
         if base is not None and Path(file).is_relative_to(base):
             return str(Path(file).relative_to(base))

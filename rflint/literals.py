@@ -252,7 +252,7 @@ def instrumented_imports(
         sys.meta_path.remove(finder)
 
 
-def _import_root(path: str) -> tuple[str, list[str]]:
+def import_root(path: str) -> tuple[str, list[str]]:
     """The ``sys.path`` entry for ``path`` and its dotted-name parts, climbing the folders
     that hold an ``__init__.py``. A standalone file gets no parts."""
     folder, filename = os.path.split(path)
@@ -298,7 +298,7 @@ def import_file(
     (and instruments) each module once.
     """
     path = os.path.abspath(path)
-    root, parts = _import_root(path)
+    root, parts = import_root(path)
     if parts:
         name = ".".join(parts)
         top_file = os.path.join(root, parts[0], "__init__.py")

@@ -20,7 +20,7 @@ def _lines(file: str) -> tuple[str, ...]:
         return ()
 
 
-def _entry_file(entry) -> str:
+def entry_file(entry) -> str:
     """The file a configured model lives in; ``pkg.module:factory`` is found on sys.path."""
     if entry.file:
         return os.path.realpath(entry.file)
@@ -33,14 +33,14 @@ def _entry_file(entry) -> str:
 
 
 def _configured_files(settings) -> list[str]:
-    return sorted({_entry_file(entry) for entry in settings.models})
+    return sorted({entry_file(entry) for entry in settings.models})
 
 
 def _explicit_models(settings) -> dict[str, list]:
     """Configured model entries, by the file they live in."""
     explicit: dict[str, list] = {}
     for entry in settings.models:
-        explicit.setdefault(_entry_file(entry), []).append(entry)
+        explicit.setdefault(entry_file(entry), []).append(entry)
     return explicit
 
 
@@ -48,7 +48,7 @@ def _relative(file: str, cwd: Path) -> str:
     return os.path.relpath(file, cwd) if file.startswith(str(cwd) + os.sep) else file
 
 
-def _broadcast(res):
+def broadcast(res):
     """A square resolution applies to every axis, so Conv1d and Conv3d models get it too."""
     return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
 
@@ -98,7 +98,7 @@ class Session:
 
         return Job(
             analyzed=frozenset(os.path.realpath(f) for f in self.files),
-            input_res=_broadcast(self.settings.input_res or 224),
+            input_res=broadcast(self.settings.input_res or 224),
             input_res_auto=self.settings.input_res_auto,
             timeout=self.settings.timeout,
             search_fixes=self.wants_fixes(),

@@ -20,7 +20,7 @@ from .diagnostics import Diagnostic, FileReport, ModelReport
 from .result import Site
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
     text = " ".join(str(error).split("\n")[0].split("While executing")[0].split())
     if isinstance(error, SystemExit):
         return f"SystemExit: the file called sys.exit({error.code!r}) at import"
@@ -33,7 +33,7 @@ def failure(code: str, file: str, line: int, column: int, message: str, models=(
     return Diagnostic(code, message, file, line, column, line, column, tuple(models))
 
 
-def _read_source(file: str) -> str:
+def read_source(file: str) -> str:
     """The file's text in its declared encoding (PEP 263; UTF-8 by default)."""
     with open(file, "rb") as handle:
         data = handle.read()
@@ -54,7 +54,7 @@ def lint_file(file: str, job, send) -> FileReport:
 
     report = FileReport(file)
     try:
-        source = _read_source(file)
+        source = read_source(file)
         module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = find_models(module, file, source)
         entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
@@ -62,7 +62,7 @@ def lint_file(file: str, job, send) -> FileReport:
             report.skipped.append("no models found")
     except (Exception, SystemExit) as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
-        report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {_one_line(error)}"))
+        report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {one_line(error)}"))
         return report
     with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
         for entry in entries:
@@ -119,11 +119,11 @@ def analyze_entry(entry, job) -> ModelReport:
     try:
         result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
     except CaptureError as error:
-        model.status, model.error = "error", f"RF903: cannot trace: {_one_line(error.__cause__)}"
+        model.status, model.error = "error", f"RF903: cannot trace: {one_line(error.__cause__)}"
         model.component_types = error.component_types
         return model
     except (Exception, SystemExit) as error:
-        model.status, model.error = "error", f"RF902: cannot build: {_one_line(error)}"
+        model.status, model.error = "error", f"RF902: cannot build: {one_line(error)}"
         return model
     model.result, model.input_res = result, result.input_res
     model.component_types = result.component_types

@@ -27,11 +27,11 @@ def figures(fix: Fix) -> str:
     ratio = f" (x{fix.flops_after / fix.flops_before:.2f})" if fix.flops_before else ""
     params = ""
     if fix.params_before is not None and fix.params_after is not None:
-        params = f"; params {_si(fix.params_before)} -> {_si(fix.params_after)}"
-    return f"; FLOPs {_si(fix.flops_before)} -> {_si(fix.flops_after)}{ratio}{params}"
+        params = f"; params {si_units(fix.params_before)} -> {si_units(fix.params_after)}"
+    return f"; FLOPs {si_units(fix.flops_before)} -> {si_units(fix.flops_after)}{ratio}{params}"
 
 
-def _si(value: int) -> str:
+def si_units(value: int) -> str:
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= size:
             return f"{value / size:.2f} {unit}"
