@@ -54,6 +54,8 @@ def broadcast(res):
 
 
 MAX_FIX_PASSES = 10
+RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [tool.rflint] entry",
+                      "model": "model's declared resolution"}
 
 
 @dataclass
@@ -214,6 +216,11 @@ class Session:
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
+        notes += [
+            f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
+            f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"
+            for m in models
+        ]
         return Outcome(models, diagnostics, notes=notes)
 
     def wants_fixes(self) -> bool:

@@ -60,3 +60,10 @@ def test_mobilenet_v3_large_rf002_points_at_the_block_line(torchvision_run):
         if d["code"] == "RF002" and d["path"] == "mobilenetv3.py" and "mobilenet_v3_large" in d["models"]
     ]
     assert rf002 and set(rf002) <= calls
+
+
+def test_input_res_auto_uses_the_weights_crop_size():
+    """InceptionV3 is declared at 299 px (I_min 239 fits); at the default 224 it would not."""
+    run = rflint("inception.py", "--input-res", "auto", "--verbose", "--no-cache", cwd=MODELS)
+    assert "inception_v3 analyzed at 299x299 (input resolution from the model's declared resolution)" in run.stderr
+    assert "RF003" not in run.stdout and run.returncode == 0
