@@ -138,7 +138,7 @@ def propose_fixes(result: Result):
     from types import SimpleNamespace
 
     from .discover import ModelEntry
-    from .fixes import search_fixes
+    from .fixes import analyzed_modules_restored, search_fixes
     from .literals import import_file, package_siblings
 
     factory = result.factory
@@ -148,8 +148,9 @@ def propose_fixes(result: Result):
         raise ValueError("fixes() needs a model analyzed from a factory or class defined in a file")
     file = result.source.file
     analyzed = package_siblings(file)
-    fresh = getattr(import_file(file, analyzed), target.__name__)
-    entry = ModelEntry(target.__name__, file, result.source.line, 1, "factory", fresh, kwargs)
-    instrumented = analyze(entry.factory(), result.input_res, name=result.name, analyzed_files=analyzed)
-    return search_fixes(entry, instrumented, SimpleNamespace(analyzed=analyzed))
+    with analyzed_modules_restored(analyzed):  # the caller's modules stay the ones it imported
+        fresh = getattr(import_file(file, analyzed), target.__name__)
+        entry = ModelEntry(target.__name__, file, result.source.line, 1, "factory", fresh, kwargs)
+        instrumented = analyze(entry.factory(), result.input_res, name=result.name, analyzed_files=analyzed)
+        return search_fixes(entry, instrumented, SimpleNamespace(analyzed=analyzed))
 

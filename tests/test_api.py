@@ -43,3 +43,11 @@ def test_an_instance_is_analyzed_as_is_and_results_pickle():
     assert [layer.name for layer in result.layers] == ["0", "1", "2"]
     assert pickle.loads(pickle.dumps(result)).layers == result.layers
     assert next(model.parameters()).device == torch.device("cpu")
+
+
+def test_fixes_leave_the_callers_modules_in_place():
+    before = torchvision.models.mobilenetv3
+    rflint.analyze(torchvision.models.mobilenet_v3_small, input_res=224).fixes()
+    import sys
+
+    assert sys.modules["torchvision.models.mobilenetv3"] is before
