@@ -1,0 +1,104 @@
+"""The command line: configuration, selection, suppression and exit statuses, end to end."""
+
+import subprocess
+import sys
+import textwrap
+
+from helpers import rflint
+
+NET = textwrap.dedent('''\
+    from torch import nn
+
+
+    def net(width=8) -> nn.Sequential:
+        return nn.Sequential(*[nn.Conv2d(3 if i == 0 else width, width, 3, stride=2, padding=1) for i in range(6)])
+
+
+    def wide(width) -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(3, width, 3, stride=2, padding=1), nn.Conv2d(width, width, 3, stride=2, padding=1))
+''')
+
+
+def project(tmp_path, config=""):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "net.py").write_text(NET)
+    (tmp_path / "pyproject.toml").write_text("[tool.rflint]\n" + textwrap.dedent(config))
+    return tmp_path
+
+
+def codes(run):
+    return sorted({line.split(": ")[1].split()[0] for line in run.stdout.splitlines() if ": RF" in line})
+
+
+def test_config_input_res_and_explicit_model_with_kwargs_and_resolution(tmp_path):
+    repo = project(tmp_path, '''\
+        input-res = 32
+        models = [{ target = "models/net.py::wide", kwargs = { width = 4 }, input-res = 6 }]
+    ''')
+    run = rflint(".", "--no-cache", "--verbose", cwd=repo)
+    assert run.returncode == 1
+    assert "models/net.py:4:1: RF003 [net] model is not fully utilized: I_min=127 >= I_res=32" in run.stdout
+    assert "models/net.py:8:1: RF003 [wide] model is not fully utilized: I_min=7 >= I_res=6" in run.stdout
+    assert "wide analyzed at 6x6 (input resolution from the model's [tool.rflint] entry)" in run.stderr
+
+
+def test_command_line_beats_config(tmp_path):
+    repo = project(tmp_path, "input-res = 32\n")
+    assert rflint(".", "--input-res", "256", "--no-cache", cwd=repo).returncode == 0
+
+
+def test_unknown_config_key_is_a_usage_error_naming_it(tmp_path):
+    repo = project(tmp_path, "input_res = 32\n")
+    run = rflint(".", cwd=repo)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (
+        "rflint: error: pyproject.toml: [tool.rflint] unknown key 'input_res' (did you mean 'input-res'?)"
+    )
+
+
+def test_bad_input_res_and_unknown_selector_are_usage_errors(tmp_path):
+    repo = project(tmp_path)
+    assert rflint(".", "--input-res", "big", cwd=repo).returncode == 2
+    run = rflint(".", "--select", "XYZ1", cwd=repo)
+    assert run.returncode == 2 and "Unknown rule selector `XYZ1`" in run.stderr
+
+
+def test_select_ignore_and_per_file_ignores(tmp_path):
+    repo = project(tmp_path, 'input-res = 32\nper-file-ignores = { "models/*" = ["RF001"] }\n')
+    assert codes(rflint(".", "--no-cache", cwd=repo)) == ["RF002", "RF003"]
+    assert codes(rflint(".", "--select", "RF003", "--no-cache", cwd=repo)) == ["RF003"]
+    assert codes(rflint(".", "--ignore", "RF00", "--no-cache", cwd=repo)) == []
+
+
+def test_model_level_noqa_and_exit_zero(tmp_path):
+    repo = project(tmp_path, "input-res = 32\n")
+    net = repo / "models" / "net.py"
+    net.write_text(NET.replace("-> nn.Sequential:\n    return nn.Sequential(*[", "-> nn.Sequential:  # rflint: noqa\n    return nn.Sequential(*[", 1))
+    run = rflint(".", "--no-cache", cwd=repo)
+    assert run.returncode == 0 and "All checks passed!" in run.stdout
+    net.write_text(NET)
+    assert rflint(".", "--exit-zero", "--no-cache", cwd=repo).returncode == 0
+
+
+def test_explain_statistics_and_version(tmp_path):
+    explain = rflint("--explain", "RF001")
+    assert explain.returncode == 0 and explain.stdout.startswith("# unproductive-layer (RF001)")
+    assert rflint("--explain", "RF999").returncode == 2
+    repo = project(tmp_path, "input-res = 32\n")
+    stats = rflint(".", "--statistics", "--no-cache", cwd=repo)
+    assert stats.stdout.splitlines() == ["1\tRF001\tunproductive-layer", "1\tRF002\tunderutilized-layer",
+                                         "1\tRF003\tnot-fully-utilized"]
+    assert rflint("--version").stdout.strip() == "rflint 0.1.0"
+
+
+def test_warm_run_reuses_the_cache_and_editing_the_file_invalidates_it(tmp_path):
+    repo = project(tmp_path, "input-res = 32\n")
+    first = rflint(".", "--verbose", cwd=repo)
+    assert (repo / ".rflint_cache" / "CACHEDIR.TAG").exists()
+    warm = subprocess.run([sys.executable, "-X", "importtime", "-m", "rflint", "."], cwd=repo,
+                          capture_output=True, text=True)
+    assert warm.stdout == first.stdout
+    assert " torch\n" not in warm.stderr and "| torch" not in warm.stderr  # a warm run never imports torch
+    net = repo / "models" / "net.py"
+    net.write_text(NET.replace("range(6)", "range(3)"))
+    assert rflint(".", cwd=repo).returncode == 0
