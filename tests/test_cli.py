@@ -103,3 +103,41 @@ def test_warm_run_reuses_the_cache_and_editing_the_file_invalidates_it(tmp_path)
     net = repo / "models" / "net.py"
     net.write_text(NET.replace("range(6)", "range(3)"))
     assert rflint(".", cwd=repo).returncode == 0
+
+
+RESIDUAL = textwrap.dedent('''\
+    from torch import nn
+
+    HALF = int("2")  # computed: no literal to rewrite
+
+
+    class Down(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+            self.skip = nn.AvgPool2d(HALF)
+
+        def forward(self, x):
+            return self.conv(x) + self.skip(x)
+
+
+    def net() -> nn.Sequential:
+        return nn.Sequential(nn.Conv2d(3, 8, 3, stride=HALF, padding=1), *[Down() for _ in range(4)])
+''')
+
+
+def test_fix_that_fails_verification_leaves_the_file_byte_for_byte(tmp_path):
+    """The only literal (the block's conv stride) would break the residual add: rejected."""
+    model = tmp_path / "net.py"
+    model.write_bytes(RESIDUAL.encode())
+    before = model.stat().st_mtime_ns
+    run = rflint("net.py", "--input-res", "32", "--fix", "--unsafe-fixes", "--show-fixes", "--no-cache", cwd=tmp_path)
+    assert run.returncode == 1
+    assert model.read_bytes() == RESIDUAL.encode() and model.stat().st_mtime_ns == before
+    assert "RF003 [net]" in run.stdout and "[*]" not in run.stdout
+
+
+def test_output_order_does_not_depend_on_jobs():
+    one = rflint("fixtures/lint", "--input-res", "64", "--jobs", "1", "--no-cache")
+    two = rflint("fixtures/lint", "--input-res", "64", "--jobs", "3", "--no-cache")
+    assert one.stdout == two.stdout and one.stdout.count("RF00") == 10
