@@ -145,7 +145,7 @@ def failure_reason(error: str) -> str:
     return re.sub(r"'[^']*'", "'…'", reason)[:160]
 
 
-def summarize(rows: list[Row], top: int = 10) -> str:
+def summarize(rows: list[Row], wall: float, top: int = 10) -> str:
     counted = [r for r in rows if r.counted]
     ok = [r for r in counted if r.ok]
     captures = collections.Counter(r.capture for r in ok)
@@ -158,7 +158,7 @@ def summarize(rows: list[Row], top: int = 10) -> str:
     ]
     if seconds:
         lines.append(f"seconds per model: median {seconds[len(seconds) // 2]:.2f}, max {seconds[-1]:.1f}, "
-                     f"total {sum(seconds):.0f}")
+                     f"total {sum(seconds):.0f}; wall {wall:.0f} s")
     if reasons:
         lines.append("top failure reasons:")
         lines += [f"  {count:4d}  {reason}" for reason, count in reasons.most_common(top)]
@@ -189,12 +189,13 @@ def main(argv=None) -> int:
         print(f"[{done}/{total}] {row.model} {row.capture} {row.i_min} {row.seconds:.1f}s {status}",
               file=sys.stderr, flush=True)
 
+    start = time.monotonic()
     rows = sweep(names, args.processes, args.timeout, progress)
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, [field.name for field in fields(Row)])
         writer.writeheader()
         writer.writerows(asdict(r) for r in rows)
-    print(summarize(rows))
+    print(summarize(rows, time.monotonic() - start))
     return 0
 
 

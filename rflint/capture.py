@@ -273,6 +273,8 @@ def _getitem(args, result, ndim):
     if len(index) != x.dim() or not all(isinstance(i, slice) for i in index):
         return "unknown", rf.NEUTRAL, (), ()
     steps = tuple(i.step or 1 for i in index[-ndim:])
+    if all(step == 1 for step in steps):  # a crop moves no receptive field
+        return "neutral", rf.NEUTRAL, (), ()
     return "pool", _window(1, steps, 1, ndim), (), ()
 
 
@@ -405,6 +407,9 @@ class _Recorder(fx.Interpreter):
             return result
         if n.op != "placeholder" and not tensors(result):
             return result
+        if self._picks_from_recorded_container(n, args):
+            self.index[n] = self.index[n.args[0]]
+            return result
         inputs = tuple(self.index[i] for i in n.all_input_nodes if i in self.index)
         if n.op == "placeholder":
             captured = CapturedNode(n.name, "input", "input", (), rf.NEUTRAL)
@@ -417,6 +422,15 @@ class _Recorder(fx.Interpreter):
         self.index[n] = len(self.nodes)
         self.nodes.append(captured)
         return result
+
+    def _picks_from_recorded_container(self, n: fx.Node, args) -> bool:
+        """Taking an output of chunk, split or a module's tuple is no op (eager sees none)."""
+        return (
+            n.target in (operator.getitem, getattr)
+            and not isinstance(args[0], torch.Tensor)
+            and isinstance(n.args[0], fx.Node)
+            and n.args[0] in self.index
+        )
 
 
 def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:

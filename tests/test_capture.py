@@ -159,6 +159,32 @@ def test_when_both_captures_fail_the_eager_error_is_raised():
         analyze(TooSmall, 4)
 
 
+class ChannelGate(nn.Module):
+    """ECA's gate: a Conv1d over the channels of the pooled vector, shaped by ``x.shape[0]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.gate = nn.Conv1d(1, 1, 5, padding=2)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = self.gate(x.mean((2, 3)).view(x.shape[0], 1, -1)).sigmoid()
+        return x * y.view(x.shape[0], -1, 1, 1)
+
+
+@pytest.mark.parametrize("capture", [capture_fx, capture_eager])
+def test_a_size_carries_no_pixels(monkeypatch, capture):
+    """fx sees ``x.shape[0]`` as a node fed by ``x``; linking through it would give the
+    Conv1d on the globally pooled vector a bounded field of 3 + 4 = 7."""
+    monkeypatch.setattr(analysis, "capture", capture)
+    result = analyze(ChannelGate, 32)
+    assert result.layer("gate").r_min is None
+    assert result.i_min == (3, 3)
+
+
+# Not swin: torchvision hides its patch merging from fx (torch.fx.wrap), the eager capture
+# sees the strided slices inside it (on channels-last tensors, which rflint reads as NCHW).
 AGREEING = {  # a dozen torchvision models fx traces; the eager recording must match them
     "resnet18": 224, "resnet50": 224, "vgg16": 224, "densenet121": 224, "googlenet": 224,
     "inception_v3": 299, "mobilenet_v3_small": 224, "efficientnet_b0": 224, "mnasnet0_5": 224,
