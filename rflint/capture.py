@@ -41,6 +41,9 @@ LEAF_TYPES = (_ConvNd, *POOLS, *ADAPTIVE, nn.Upsample, nn.Linear, nn.Flatten, nn
 # Every spelling a call can take: fx records the function called in ``forward``; the
 # fallback's TorchFunctionMode sees the same public function (F.max_pool2d, F.interpolate),
 # or the builtin it aliases (F.conv2d is torch.conv2d, F.avg_pool2d is torch._C._nn.avg_pool2d).
+SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
+                    nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU,
+                    nn.ELU, nn.Mish, nn.PReLU, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Hardtanh)
 CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
 CONV_TRANSPOSE_FUNCTIONS = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
 MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
@@ -115,6 +118,12 @@ class LayerTracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return is_leaf(m)
+
+    def create_proxy(self, kind, target, args, kwargs, *rest, **options):
+        """Stack traces cost a traceback per node: only functional calls need one (their
+        call site in ``forward``); modules are located by where they were built."""
+        self.record_stack_traces = kind in ("call_function", "call_method")
+        return super().create_proxy(kind, target, args, kwargs, *rest, **options)
 
 
 def trace(model: nn.Module) -> fx.GraphModule:
@@ -333,7 +342,8 @@ def line_site(file: str, line: int) -> Site:
 
 def _call_site(node: fx.Node) -> Site | None:
     """The line of the innermost frame outside torch of the call that created this node."""
-    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "") if not is_torch_file(f)]
+    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "")
+              if not is_torch_file(f) and f != __file__]  # nor LayerTracer.create_proxy
     return line_site(*frames[-1]) if frames else None
 
 
@@ -401,7 +411,9 @@ class _Recorder(fx.Interpreter):
 
     def run_node(self, n: fx.Node):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
-        result = super().run_node(n)
+        result = self._same_shape(n, args)
+        if result is None:
+            result = super().run_node(n)
         if n.op == "output":
             self.output = result
             return result
@@ -422,6 +434,14 @@ class _Recorder(fx.Interpreter):
         self.index[n] = len(self.nodes)
         self.nodes.append(captured)
         return result
+
+    def _same_shape(self, n: fx.Node, args):
+        """A norm, activation or dropout module keeps its input's shape: its meta kernel
+        (BatchNorm's runs through Python decompositions) would only cost time."""
+        if n.op == "call_module" and isinstance(self.modules[n.target], SHAPE_PRESERVING):
+            if len(args) == 1 and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
+                return torch.empty_like(args[0])
+        return None
 
     def _picks_from_recorded_container(self, n: fx.Node, args) -> bool:
         """Taking an output of chunk, split or a module's tuple is no op (eager sees none)."""
