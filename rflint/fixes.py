@@ -120,36 +120,53 @@ def search_fixes(
     job,
     siblings: Sequence[tuple[ModelEntry, Result]] = (),
     trials: Trials | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Fix, ...]:
     """Verified stride / patch fixes for a model that is not fully utilized, best first.
 
     ``siblings`` are the file's other analysed models: a literal they share (EfficientNet's
     table, MnasNet's ``_stack`` calls) is changed only if the change is valid for each of
     them too. Pass the same ``trials`` dict for every model of a file so a shared literal
-    is not rebuilt once per model. Without a valid candidate, one display-only advice.
+    is not rebuilt once per model. ``progress`` hears of each rebuild before it starts (a
+    worker's time limit then applies per rebuild, not to the whole search). Without a
+    valid candidate, one display-only advice.
     """
     knobs, literal_free = downsampling_knobs(result)
     # A package's modules register into each other (torchvision's ``register_model``):
     # a trial re-imports the model's whole package folder, never one module alone.
     rebuilt = job.analyzed | package_siblings(entry.file)
+    trials = {} if trials is None else trials
+
+    def trial(model: ModelEntry, input_res, candidate: Candidate) -> Trial:
+        key = (model.file, model.name, candidate.overrides())
+        if key not in trials:
+            if progress:
+                progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
+            trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), rebuilt)
+        return trials[key]
+
     with analyzed_modules_restored(rebuilt):
-        valid = _verified_candidates(entry, result, knobs, siblings, rebuilt, {} if trials is None else trials)
+        valid = _verified_candidates(entry, result, knobs, siblings, trial)
     if not valid:
         return (_advice(result, literal_free, tried=bool(knobs)),)
     before = _measure_original(entry, result.input_res, job.analyzed)
-    return tuple(_fix(candidate, trial, before, result, entry, siblings) for candidate, trial in valid)
+    return tuple(_fix(candidate, verified, before, result, entry, siblings) for candidate, verified in valid)
 
 
-def _verified_candidates(entry, result, knobs, siblings, analyzed, trials: Trials) -> list[tuple[Candidate, Trial]]:
+def _verified_candidates(entry, result, knobs, siblings, trial) -> list[tuple[Candidate, Trial]]:
     """The valid candidates of the smallest size that has any, best first."""
     # Cheap siblings first: a change one of them rejects then costs no expensive rebuild.
     by_cost = sorted(siblings, key=lambda sibling: len(sibling[1].layers))
     for candidates in _candidates_by_size(knobs):
         valid = []
         for candidate in candidates:
-            trial = _trial(entry, result.input_res, candidate, analyzed, trials)
-            if trial.valid and _valid_for_siblings(candidate, by_cost, analyzed, trials):
-                valid.append((candidate, trial))
+            verified = trial(entry, result.input_res, candidate)
+            if verified.valid and all(
+                trial(sibling, sibling_result.input_res, candidate).valid
+                for sibling, sibling_result in by_cost
+                if candidate.governs(sibling_result)
+            ):
+                valid.append((candidate, verified))
         if valid:
             # The paper keeps I_min as close to I_res as possible, then the cheaper change wins.
             return sorted(valid, key=lambda ct: (tuple(-m for m in ct[1].i_min), ct[1].figures.flops))
@@ -224,21 +241,6 @@ def _candidates_by_size(knobs: list[Knob]) -> Iterable[list[Candidate]]:
     """Single literals, then pairs among the latest ones (the paper changes late strides)."""
     yield [Candidate((knob,)) for knob in knobs]
     yield [Candidate(pair) for pair in itertools.combinations(knobs[-PAIRED_LITERALS:], 2)]
-
-
-def _trial(entry: ModelEntry, input_res, candidate: Candidate, analyzed, trials: Trials) -> Trial:
-    key = (entry.file, entry.name, candidate.overrides())
-    if key not in trials:
-        trials[key] = _rebuild_and_analyze(entry, input_res, dict(candidate.overrides()), analyzed)
-    return trials[key]
-
-
-def _valid_for_siblings(candidate: Candidate, siblings, analyzed, trials: Trials) -> bool:
-    return all(
-        _trial(entry, result.input_res, candidate, analyzed, trials).valid
-        for entry, result in siblings
-        if candidate.governs(result)
-    )
 
 
 def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed) -> Trial:

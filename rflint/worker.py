@@ -84,11 +84,12 @@ def attach_fixes(entries, report: FileReport, job, send) -> None:
     pairs = [(e, m) for e, m in zip(entries, report.models) if m.result is not None and m.type_name not in blocks]
     analysed = [(e, m.result) for e, m in pairs]  # building-block classes are not siblings
     trials: dict = {}
+    progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
     for (entry, result), (_, model) in zip(analysed, pairs):
         if not result.fully_utilized():
             send(("model", report.file, f"{entry.name} (fix search)"))
             siblings = [s for s in analysed if s[0] is not entry]
-            model.fixes = search_fixes(entry, result, job, siblings, trials)
+            model.fixes = search_fixes(entry, result, job, siblings, trials, progress)
 
 
 def _sha256(file: str) -> str:
@@ -113,8 +114,8 @@ def analyze_entry(entry, job) -> ModelReport:
     from .analysis import CaptureError, analyze
 
     input_res, source = job.resolution_for(entry)
-    input_res = (input_res, input_res) if isinstance(input_res, int) else input_res
-    model = ModelReport(entry.name, entry.file, entry.line, entry.column, input_res, entry.kind,
+    shown = (input_res, input_res) if isinstance(input_res, int) else input_res  # until the model says its axes
+    model = ModelReport(entry.name, entry.file, entry.line, entry.column, shown, entry.kind,
                         type_name=f"{entry.target.__module__}:{entry.target.__qualname__}", input_res_source=source)
     try:
         result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)

@@ -67,3 +67,11 @@ def test_input_res_auto_uses_the_weights_crop_size():
     run = rflint("inception.py", "--input-res", "auto", "--verbose", "--no-cache", cwd=MODELS)
     assert "inception_v3 analyzed at 299x299 (input resolution from the model's declared resolution)" in run.stderr
     assert "RF003" not in run.stdout and run.returncode == 0
+
+
+def test_video_models_get_the_resolution_on_all_three_axes(torchvision_run):
+    """``--input-res 224`` is square, so a Conv3d model is analyzed at 224 on every axis
+    (it once reached the worker as 224x224 and failed with RF902 "2 axes, the model has 3")."""
+    video = [d for d in torchvision_run if d["path"].startswith("video/") and d["code"] in ("RF901", "RF902")]
+    assert video == []
+    assert any(d["path"] == "video/s3d.py" and d["code"] == "RF003" for d in torchvision_run)  # I_min 35x251x251

@@ -151,8 +151,10 @@ def test_change_breaking_a_residual_add_is_rejected():
     path = FIXTURES / "residual_net.py"
     models = analysed_models(path, 32, [path])
     [(entry, result)] = models
-    trials = {}
-    fixes = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])), (), trials)
+    trials, heard = {}, []
+    fixes = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])), (), trials, heard.append)
+    assert len(heard) == len(trials) == 3  # told before each rebuild: the worker's time limit is per rebuild
+    assert heard[0].startswith("ResNetD with stride 2 -> 1 of ")
     # conv1's stride=2 and the shortcut's AvgPool2d(2) must move together: alone, each breaks the add.
     assert summary(fixes) == [((edit("residual_net.py", 26, 40, "2", "1"),), (18, 18), "safe", ("ResNetD",))]
     rejected = {key[2]: trial.error for key, trial in trials.items() if not trial.valid}
