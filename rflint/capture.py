@@ -15,6 +15,7 @@ import linecache
 import operator
 import os
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils._pytree import tree_leaves
 
 from . import receptive_field as rf
@@ -44,6 +46,12 @@ LEAF_TYPES = (_ConvNd, *POOLS, *ADAPTIVE, nn.Upsample, nn.Linear, nn.Flatten, nn
 SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
                     nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU,
                     nn.ELU, nn.Mish, nn.PReLU, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Hardtanh)
+SHAPE_PRESERVING_FUNCTIONS = {
+    F.relu, F.relu6, F.hardswish, F.hardsigmoid, F.silu, F.gelu, F.sigmoid, F.tanh, F.mish, F.leaky_relu,
+    F.elu, F.layer_norm, F.batch_norm, F.group_norm, F.dropout, F.softmax, torch.relu, torch.sigmoid, torch.tanh,
+}
+SAME_SHAPE_ARITHMETIC = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul}
+ADAPTIVE_AVERAGE = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}
 CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
 CONV_TRANSPOSE_FUNCTIONS = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
 MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
@@ -110,26 +118,33 @@ def is_leaf(m: nn.Module) -> bool:
 
 
 class LayerTracer(fx.Tracer):
-    """Traces through custom blocks; stops at layers whose spatial behaviour rflint knows."""
+    """Traces through custom blocks; stops at layers whose spatial behaviour rflint knows.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.record_stack_traces = True
+    fx's own stack traces cost a formatted traceback per node (and import torch.export to
+    filter it): only functional calls need a location, the innermost frame outside torch,
+    kept in ``node.meta["called_at"]``. Modules are located by where they were built.
+    """
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return is_leaf(m)
 
-    def create_proxy(self, kind, target, args, kwargs, *rest, **options):
-        """Stack traces cost a traceback per node: only functional calls need one (their
-        call site in ``forward``); modules are located by where they were built."""
-        self.record_stack_traces = kind in ("call_function", "call_method")
-        return super().create_proxy(kind, target, args, kwargs, *rest, **options)
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        node = super().create_node(kind, target, args, kwargs, name, type_expr)
+        if kind in ("call_function", "call_method"):
+            frame = sys._getframe(1)
+            while frame is not None and (is_torch_file(frame.f_code.co_filename) or frame.f_code.co_filename == __file__):
+                frame = frame.f_back
+            if frame is not None:
+                node.meta["called_at"] = (frame.f_code.co_filename, frame.f_lineno)
+        return node
 
 
-def trace(model: nn.Module) -> fx.GraphModule:
+def trace(model: nn.Module) -> tuple[nn.Module, fx.Graph]:
+    """The graph and the module holding its submodules (no GraphModule: its code
+    generation and compilation are not needed to run the graph once)."""
     tracer = LayerTracer()
     graph = tracer.trace(model)
-    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+    return tracer.root, graph
 
 
 def _per_axis(value, ndim: int) -> tuple:
@@ -323,9 +338,6 @@ def classify_function(target, args, kwargs, result, ndim):
     return "unknown", rf.NEUTRAL, (), ()
 
 
-_FRAME = re.compile(r'File "([^"]+)", line (\d+), in (\S+)')
-
-
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 
 
@@ -338,13 +350,6 @@ def line_site(file: str, line: int) -> Site:
     text = linecache.getline(file, line)
     column = len(text) - len(text.lstrip()) + 1
     return Site(file, line, column, line, len(text.rstrip()) + 1)
-
-
-def _call_site(node: fx.Node) -> Site | None:
-    """The line of the innermost frame outside torch of the call that created this node."""
-    frames = [(f, int(n)) for f, n, _ in _FRAME.findall(node.stack_trace or "")
-              if not is_torch_file(f) and f != __file__]  # nor LayerTracer.create_proxy
-    return line_site(*frames[-1]) if frames else None
 
 
 def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple[int, ...], ndim: int) -> CapturedNode:
@@ -401,12 +406,12 @@ class _Recorder(fx.Interpreter):
     bounded field of ``x``.
     """
 
-    def __init__(self, gm: fx.GraphModule, ndim: int):
-        super().__init__(gm)
+    def __init__(self, root: nn.Module, graph: fx.Graph, ndim: int):
+        super().__init__(root, graph=graph)
         self.ndim = ndim
         self.index: dict[fx.Node, int] = {}
         self.nodes: list[CapturedNode] = []
-        self.modules = dict(gm.named_modules())
+        self.modules = dict(root.named_modules())
         self.call_names = CallNames()
 
     def run_node(self, n: fx.Node):
@@ -430,17 +435,30 @@ class _Recorder(fx.Interpreter):
         elif n.op == "call_module":
             captured = module_node(n.target, self.modules[n.target], args, result, inputs, self.ndim)
         else:
-            captured = function_node(self.call_names(n.target), n.target, args, kwargs, result, inputs, self.ndim, _call_site(n))
+            called_at = n.meta.get("called_at")
+            captured = function_node(self.call_names(n.target), n.target, args, kwargs, result, inputs, self.ndim,
+                                     line_site(*called_at) if called_at else None)
         self.index[n] = len(self.nodes)
         self.nodes.append(captured)
         return result
 
     def _same_shape(self, n: fx.Node, args):
-        """A norm, activation or dropout module keeps its input's shape: its meta kernel
-        (BatchNorm's runs through Python decompositions) would only cost time."""
-        if n.op == "call_module" and isinstance(self.modules[n.target], SHAPE_PRESERVING):
-            if len(args) == 1 and isinstance(args[0], torch.Tensor) and args[0].device.type == "meta":
-                return torch.empty_like(args[0])
+        """The output of a node whose shape is known without running it, else None.
+
+        Norms, activations, dropout and same-shape arithmetic keep their input's shape,
+        a Linear or an adaptive average pool has a formula: their meta kernels (BatchNorm's
+        runs through Python decompositions) would only cost time. The input tensor itself
+        stands for the output, as nothing reads the values of meta tensors.
+        """
+        x = args[0] if args else None
+        if not isinstance(x, torch.Tensor) or x.device.type != "meta":
+            return None
+        if n.op == "call_module" and len(args) == 1 and not n.kwargs:
+            return _module_output(self.modules[n.target], x)
+        if n.op == "call_function" and n.target in SHAPE_PRESERVING_FUNCTIONS:
+            return x
+        if n.op == "call_function" and n.target in SAME_SHAPE_ARITHMETIC and len(args) == 2 and not n.kwargs:
+            return _same_shape_operand(x, args[1])
         return None
 
     def _picks_from_recorded_container(self, n: fx.Node, args) -> bool:
@@ -451,6 +469,31 @@ class _Recorder(fx.Interpreter):
             and isinstance(n.args[0], fx.Node)
             and n.args[0] in self.index
         )
+
+
+def _module_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    if isinstance(module, SHAPE_PRESERVING):
+        return x
+    counting = _get_current_dispatch_mode() is not None  # FlopCounterMode must see the matmul
+    if type(module) is nn.Linear and not counting and x.dim() >= 1 and x.shape[-1] == module.in_features:
+        return x.new_empty((*x.shape[:-1], module.out_features))
+    axes = ADAPTIVE_AVERAGE.get(type(module))
+    if axes and x.dim() in (axes + 1, axes + 2):
+        size = _per_axis(module.output_size, axes)
+        return x.new_empty((*x.shape[:-axes], *(d if o is None else o for o, d in zip(size, x.shape[-axes:]))))
+    return None
+
+
+def _same_shape_operand(a: torch.Tensor, b) -> torch.Tensor | None:
+    """``a + b`` where one side already has the result's shape (a residual add, SE's
+    scaling); a mismatch is left to the real op, whose error says why the model fails."""
+    if not isinstance(b, torch.Tensor) or a.dtype != b.dtype or b.device != a.device:
+        return None
+    try:
+        shape = torch.broadcast_shapes(a.shape, b.shape)
+    except RuntimeError:
+        return None
+    return a if shape == a.shape else b if shape == b.shape else None
 
 
 def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:
@@ -472,9 +515,8 @@ def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:
 
 def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
     """Trace ``model`` with fx and run the graph once on a meta input of size ``input_res``."""
-    gm = trace(model)
     ndim = len(input_res)
-    recorder = _Recorder(gm, ndim)
+    recorder = _Recorder(*trace(model), ndim)
     with torch.no_grad():
         recorder.run(torch.empty(1, channels, *input_res, device="meta"))
     return Captured(recorder.nodes, ndim, _shape(recorder.output), "fx")

@@ -107,6 +107,8 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     for node in nodes:
         if node.is_input:
             in_low = in_high = tuple(frozenset([one]) for _ in range(ndim))
+        elif len(node.inputs) == 1:  # already Pareto sets: most nodes pass them on unchanged
+            in_low, in_high = lows[node.inputs[0]], highs[node.inputs[0]]
         else:
             in_low = tuple(frozenset().union(*(lows[i][a] for i in node.inputs)) for a in range(ndim))
             in_high = tuple(frozenset().union(*(highs[i][a] for i in node.inputs)) for a in range(ndim))
@@ -117,6 +119,8 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         elif isinstance(node.op, Window):
             low = tuple(pareto_min({node.op.apply(a, p) for p in in_low[a]}) for a in range(ndim))
             high = tuple(pareto_max({node.op.apply(a, p) for p in in_high[a]}) for a in range(ndim))
+        elif len(node.inputs) <= 1:
+            low, high = in_low, in_high
         else:
             low = tuple(pareto_min(set(s)) for s in in_low)
             high = tuple(pareto_max(set(s)) for s in in_high)

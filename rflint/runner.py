@@ -1,10 +1,11 @@
 """Schedules files over worker processes, with per-file time limits and crash isolation.
 
 Workers are forked from this process after torch is imported, so each starts in
-milliseconds. Files of one package share a worker (they import each other anyway);
-standalone files get one each. A worker that dies (``os._exit`` at import) or overruns
-``--timeout`` is killed, the file it was on gets an RF9xx diagnostic, and a fresh worker
-takes the rest of its files.
+milliseconds. A worker serves one package (whose modules import each other anyway) and
+asks for its next file when done, largest first, so two workers share a big package
+without one idling; a standalone file gets a fresh worker of its own. A worker that dies
+(``os._exit`` at import) or overruns ``--timeout`` is killed, the file it was on gets an
+RF9xx diagnostic, and the rest of its package goes to a fresh worker.
 """
 
 from __future__ import annotations
@@ -53,73 +54,81 @@ def package_root(file: str) -> str:
     return str(folder)
 
 
-def batches(files: list[str], jobs: int) -> list[list[str]]:
-    """Group files by package, then split the largest groups until every worker has one."""
-    groups: dict[str, list[str]] = {}
-    for file in files:
-        groups.setdefault(package_root(file), []).append(file)
-    result = sorted(groups.values(), key=len, reverse=True)
-    while len(result) < jobs and len(result[0]) > 1:
-        largest = result.pop(0)
-        result += [largest[::2], largest[1::2]]
-        result.sort(key=len, reverse=True)
-    return result
-
-
 class _Worker:
-    def __init__(self, context, files: list[str], job: Job):
-        self.files = list(files)
-        receiver, sender = context.Pipe(duplex=False)
-        self.connection = receiver
-        self.process = context.Process(target=serve, args=(self.files, job, sender), daemon=True)
+    """A process serving the files of one package (or one standalone file), one at a time."""
+
+    def __init__(self, context, root: str, job: Job):
+        self.root = root
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=serve, args=(job, child), daemon=True)
         self.process.start()
-        sender.close()
+        child.close()
         self.current: str | None = None
         self.model: str | None = None
         self.since = time.monotonic()
 
-    def remaining(self, reports: dict[str, FileReport]) -> list[str]:
-        return [f for f in self.files if f not in reports and f != self.current]
+    def give(self, file: str | None) -> None:
+        """Send the next file, or None to let the process finish."""
+        self.current, self.model, self.since = file, None, time.monotonic()
+        self.connection.send(file)
+
+
+def _queues(files: list[str]) -> dict[str, list[str]]:
+    """Files by package root, largest first (the slowest to analyze, roughly)."""
+    queues: dict[str, list[str]] = {}
+    for file in sorted(files, key=lambda f: (-os.path.getsize(f), f)):
+        queues.setdefault(package_root(file), []).append(file)
+    return queues
 
 
 def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     """Lint ``files`` on up to ``jobs`` workers; reports come back sorted by file."""
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
+    import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
     context = multiprocessing.get_context("fork")
-    pending = batches(files, max(jobs, 1))
+    queues = _queues(files)
     running: list[_Worker] = []
     reports: dict[str, FileReport] = {}
-    while pending or running:
-        while pending and len(running) < max(jobs, 1):
-            running.append(_Worker(context, pending.pop(0), job))
+    while any(queues.values()) or running:
+        while len(running) < max(jobs, 1) and (root := _neediest(queues, running)):
+            worker = _Worker(context, root, job)
+            worker.give(queues[root].pop(0))
+            running.append(worker)
         ready = wait([w.connection for w in running], timeout=0.5)
         for worker in list(running):
             if worker.connection in ready:
                 try:
                     kind, file, payload = worker.connection.recv()
                 except EOFError:
-                    _lost(worker, reports, pending, running, "the process exited")
+                    _lost(worker, reports, running, "the process exited")
                     continue
                 worker.since = time.monotonic()
-                if kind == "start":
-                    worker.current, worker.model = file, None
-                elif kind == "model":
+                if kind == "model":
                     worker.model = payload
-                else:
-                    reports[file] = payload
-                    worker.current = None
-                    if all(f in reports for f in worker.files):
-                        worker.process.join()
-                        running.remove(worker)
+                    continue
+                reports[file] = payload
+                queue = queues[worker.root]
+                worker.give(queue.pop(0) if queue else None)
+                if worker.current is None:
+                    worker.process.join()
+                    running.remove(worker)
             elif time.monotonic() - worker.since > job.timeout:
                 worker.process.kill()
-                _lost(worker, reports, pending, running, f"timed out after {job.timeout:g} s")
+                _lost(worker, reports, running, f"timed out after {job.timeout:g} s")
     return [reports[f] for f in sorted(reports)]
 
 
-def _lost(worker: _Worker, reports, pending, running, why: str) -> None:
-    """Blame the file (and model) a dead worker was on; requeue the rest of its files."""
+def _neediest(queues: dict[str, list[str]], running: list[_Worker]) -> str | None:
+    """The root with the most bytes waiting; a standalone file is its own root, so it
+    never shares a process with another file."""
+    waiting = [root for root, queue in queues.items() if queue]
+    return max(waiting, key=lambda root: (sum(map(os.path.getsize, queues[root])), root), default=None)
+
+
+def _lost(worker: _Worker, reports, running, why: str) -> None:
+    """Blame the file (and model) a dead worker was on; its package's other files wait
+    in their queue for a fresh worker."""
     worker.process.join()
     running.remove(worker)
     if worker.current is not None:
@@ -131,6 +140,3 @@ def _lost(worker: _Worker, reports, pending, running, why: str) -> None:
                 failure("RF902", worker.current, 1, 1, f"cannot build {worker.model}: {why}", (worker.model,))
             )
         reports[worker.current] = report
-    rest = worker.remaining(reports)
-    if rest:
-        pending.insert(0, rest)

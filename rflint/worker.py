@@ -8,6 +8,7 @@ timeout or a crash can be pinned on the right file and model.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import os
@@ -97,12 +98,15 @@ def _sha256(file: str) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
+_realpath = functools.lru_cache(maxsize=None)(os.path.realpath)  # called per file on every module
+
+
 def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
     """The files this process imported that a user may edit: the analyzed set plus anything
     outside the standard library, site-packages and rflint (the cache keys on their hashes)."""
     installed = tuple({sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")})
     own = os.path.dirname(os.path.realpath(__file__)) + os.sep
-    files = {os.path.realpath(f) for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")}
+    files = {_realpath(f) for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")}
     return tuple(sorted(
         f for f in files
         if f in analyzed or (f.endswith(".py") and not f.startswith(installed) and not f.startswith(own))
@@ -131,13 +135,12 @@ def analyze_entry(entry, job) -> ModelReport:
     return model
 
 
-def serve(files: list[str], job, connection) -> None:
-    """Worker process main loop: lint each file, reporting progress and results."""
+def serve(job, connection) -> None:
+    """Worker process main loop: lint each file the parent sends until it sends None."""
     send = connection.send
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sys.stderr = io.StringIO()  # user code's noise must not reach rflint's output
-        for file in files:
-            send(("start", file, None))
+        while (file := connection.recv()) is not None:
             send(("done", file, lint_file(file, job, send)))
     connection.close()
