@@ -128,6 +128,19 @@ class LayerTracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return is_leaf(m)
 
+    def trace(self, root, concrete_args=None):
+        self.parameter_names = {id(p): name for name, p in root.named_parameters()}
+        return super().trace(root, concrete_args)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        """fx's lookup, by a dict: fx scans every parameter of the model on each access."""
+        name = self.parameter_names.get(id(attr_val)) if isinstance(attr_val, nn.Parameter) else None
+        if name is None:
+            return super().getattr(attr, attr_val, parameter_proxy_cache)
+        if name not in parameter_proxy_cache:
+            parameter_proxy_cache[name] = self.create_proxy("get_attr", name, (), {})
+        return parameter_proxy_cache[name]
+
     def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
         node = super().create_node(kind, target, args, kwargs, name, type_expr)
         if kind in ("call_function", "call_method"):
@@ -443,22 +456,12 @@ class _Recorder(fx.Interpreter):
         return result
 
     def _same_shape(self, n: fx.Node, args):
-        """The output of a node whose shape is known without running it, else None.
-
-        Norms, activations, dropout and same-shape arithmetic keep their input's shape,
-        a Linear or an adaptive average pool has a formula: their meta kernels (BatchNorm's
-        runs through Python decompositions) would only cost time. The input tensor itself
-        stands for the output, as nothing reads the values of meta tensors.
-        """
-        x = args[0] if args else None
-        if not isinstance(x, torch.Tensor) or x.device.type != "meta":
-            return None
-        if n.op == "call_module" and len(args) == 1 and not n.kwargs:
-            return _module_output(self.modules[n.target], x)
-        if n.op == "call_function" and n.target in SHAPE_PRESERVING_FUNCTIONS:
-            return x
-        if n.op == "call_function" and n.target in SAME_SHAPE_ARITHMETIC and len(args) == 2 and not n.kwargs:
-            return _same_shape_operand(x, args[1])
+        """The output of a node whose shape is known without running it (see
+        ``known_output``), else None."""
+        if n.op == "call_module" and len(args) == 1 and not n.kwargs and _is_meta(args[0]):
+            return _module_output(self.modules[n.target], args[0])
+        if n.op == "call_function":
+            return known_output(n.target, args, n.kwargs)
         return None
 
     def _picks_from_recorded_container(self, n: fx.Node, args) -> bool:
@@ -471,17 +474,60 @@ class _Recorder(fx.Interpreter):
         )
 
 
+def _is_meta(x) -> bool:
+    return isinstance(x, torch.Tensor) and x.device.type == "meta"
+
+
+def known_output(target, args, kwargs) -> torch.Tensor | None:
+    """A fresh meta tensor shaped like the output of ``target(*args, **kwargs)`` when the
+    shape is known without running it, else None (the call then runs).
+
+    Norms, activations, dropout and same-shape arithmetic keep their input's shape; their
+    meta kernels run through Python decompositions and would only cost time. An in-place
+    call runs for real: its result must be its input.
+    """
+    x = args[0] if args else None
+    if not _is_meta(x) or kwargs.get("inplace") or any(a is True for a in args[1:]):
+        return None
+    if target in SHAPE_PRESERVING_FUNCTIONS:
+        return x.new_empty(x.shape)
+    if target in SAME_SHAPE_ARITHMETIC and len(args) == 2 and not kwargs:
+        same = _same_shape_operand(x, args[1])
+        return None if same is None else same.new_empty(same.shape)
+    return None
+
+
 def _module_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
+    """A leaf module's output by its shape rule (norms, activations, Linear, adaptive
+    average pools, convs), else None."""
     if isinstance(module, SHAPE_PRESERVING):
-        return x
-    counting = _get_current_dispatch_mode() is not None  # FlopCounterMode must see the matmul
-    if type(module) is nn.Linear and not counting and x.dim() >= 1 and x.shape[-1] == module.in_features:
+        return x.new_empty(x.shape)
+    if _get_current_dispatch_mode() is not None:  # FlopCounterMode must see convs and matmuls
+        return None
+    if type(module) is nn.Linear and x.dim() >= 1 and x.shape[-1] == module.in_features:
         return x.new_empty((*x.shape[:-1], module.out_features))
+    if isinstance(module, _ConvNd) and not isinstance(module, _ConvTransposeNd):
+        return _conv_output(module, x)
     axes = ADAPTIVE_AVERAGE.get(type(module))
     if axes and x.dim() in (axes + 1, axes + 2):
         size = _per_axis(module.output_size, axes)
         return x.new_empty((*x.shape[:-axes], *(d if o is None else o for o, d in zip(size, x.shape[-axes:]))))
     return None
+
+
+def _conv_output(conv: _ConvNd, x: torch.Tensor) -> torch.Tensor | None:
+    """A batched conv's output by the formula of its documentation; anything the formula
+    would not catch (wrong channels, an input smaller than the kernel) runs for real."""
+    axes = len(conv.kernel_size)
+    if x.dim() != axes + 2 or x.shape[1] != conv.in_channels or conv.padding_mode != "zeros":
+        return None  # reflect / circular padding fails on small inputs
+    padding = (0,) * axes if conv.padding == "valid" else conv.padding
+    if padding == "same":
+        size = tuple(x.shape[2:])
+    else:
+        size = tuple((n + 2 * p - d * (k - 1) - 1) // s + 1 for n, p, d, k, s in
+                     zip(x.shape[2:], padding, conv.dilation, conv.kernel_size, conv.stride))
+    return x.new_empty((x.shape[0], conv.out_channels, *size)) if min(size) >= 1 else None
 
 
 def _same_shape_operand(a: torch.Tensor, b) -> torch.Tensor | None:

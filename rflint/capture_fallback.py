@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import (CallNames, Captured, CapturedNode, _shape, function_node, is_leaf, is_torch_file, line_site,
-                      module_node, tensors)
+from .capture import (CallNames, Captured, CapturedNode, _shape, function_node, is_leaf, is_torch_file, known_output,
+                      line_site, module_node, tensors)
 from .result import Site
 
 
@@ -74,8 +74,10 @@ class _Recorder(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        result = func(*args, **kwargs)
         target = _canonical(func)
+        result = known_output(target, args, kwargs)
+        if result is None:
+            result = func(*args, **kwargs)
         outputs = args[0] if target is operator.setitem else result
         if self.leaf_depth or not tensors(outputs):
             return result

@@ -29,6 +29,7 @@ from .diagnostics import Diagnostic
 
 _CODES = r"(?::\s?(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?"
 _NOQA = re.compile(r"#\s*noqa" + _CODES, re.IGNORECASE)
+_MENTIONS_NOQA = re.compile("noqa", re.IGNORECASE)
 _RFLINT_NOQA = re.compile(r"#\s*rflint\s*:\s*noqa" + _CODES, re.IGNORECASE)
 
 
@@ -77,10 +78,12 @@ class _Directives:
     file: Codes  # own-line "# rflint: noqa" comments, merged
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=1024)
 def _directives(lines: tuple[str, ...]) -> _Directives:
     """Read every comment of a file once; the cache makes per-diagnostic calls cheap."""
     source = "".join(line if line.endswith(("\n", "\r")) else line + "\n" for line in lines)
+    if not _MENTIONS_NOQA.search(source):  # most files: no need to tokenize them
+        return _Directives({}, {}, NONE)
     by_line: dict[int, Codes] = {}
     trailing_rflint: dict[int, Codes] = {}
     file: Codes = NONE

@@ -8,11 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.models as tvm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from helpers import rflint
 from rflint import analysis, analyze
-from rflint.capture import capture_fx
+from rflint.capture import _conv_output, capture_fx
 from rflint.capture_fallback import capture_eager
 
 
@@ -226,3 +228,32 @@ def test_json_reports_the_capture(tmp_path):
     run = rflint(model_file, "--input-res", "32", "--format", "json", "--no-cache", cwd=tmp_path)
     [model] = json.loads(run.stdout)["models"]
     assert (model["name"], model["status"], model["capture"]) == ("Net", "analyzed", "eager")
+
+
+# ---------------------------------------------------------------------------------------
+# Shapes computed without running a kernel must be the kernel's shapes
+# ---------------------------------------------------------------------------------------
+
+CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_conv_output_by_formula_is_the_meta_kernels_or_left_to_it(data):
+    """``_conv_output`` skips the conv's meta kernel on the fast path: it must give the
+    kernel's shape, and leave every input the kernel rejects to the kernel (its error
+    is the RF903 message)."""
+    axes = data.draw(st.sampled_from([1, 2, 3]))
+    ints = lambda low, high: st.tuples(*(st.integers(low, high) for _ in range(axes)))  # noqa: E731
+    kernel, dilation = data.draw(ints(1, 5)), data.draw(ints(1, 2))
+    padding = data.draw(st.one_of(st.just("valid"), st.just("same"), ints(0, 3), st.integers(0, 2)))
+    stride = (1,) * axes if padding == "same" else data.draw(ints(1, 3))
+    mode = data.draw(st.sampled_from(["zeros", "reflect", "circular"]))
+    conv = CONVS[axes](4, 6, kernel, stride, padding, dilation, padding_mode=mode, device="meta")
+    x = torch.empty(2, data.draw(st.sampled_from([4, 3])), *data.draw(ints(1, 12)), device="meta")
+    try:
+        expected = tuple(conv(x).shape)
+    except RuntimeError:
+        expected = None
+    formula = _conv_output(conv, x)
+    assert formula is None or tuple(formula.shape) == expected
