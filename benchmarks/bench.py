@@ -146,6 +146,9 @@ def child_env() -> dict:
     paths = [str(SHIMS), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(SHIMS))]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.pop("RFLINT_NO_CACHE", None)
+    # As installed for users: bytecode cached. Without it every run compiles rflint's
+    # modules again (~25 ms of a warm run's budget).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
@@ -495,7 +498,7 @@ def environment() -> list[str]:
     ]
 
 
-def render(scenarios, counts, comparisons, runs, started, load_before, load_after, argv, rfa_note) -> str:
+def render(scenarios, counts, comparisons, runs, started, load_before, load_after, argv, rfa_note, env) -> str:
     lines = [
         "# rflint benchmark",
         "",
@@ -506,7 +509,7 @@ def render(scenarios, counts, comparisons, runs, started, load_before, load_afte
         f"PYTHONPATH=tests/shims python benchmarks/bench.py{(' ' + ' '.join(argv)) if argv else ''}",
         "```",
         "",
-        *environment(),
+        *env,
         f"- load average (1 min) before / after the run: {load_before:.1f} / {load_after:.1f} "
         "(other processes on the machine inflate wall time; compare user+sys too)",
         "",
@@ -574,7 +577,7 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str) -> l
         "CPU forward with autograd on; rflint builds on the meta device. *rflint s* is its first call in the process "
         "(used for the ratio), *rflint 2nd* a second call in the same process (steady state, as in a CLI worker).",
         "",
-        "| model | RFA s | rflint s | rflint 2nd | ratio | I_min RFA | I_min rflint | I_min Table 7 | RFA peak RSS |",
+        "| model | RFA s | rflint s | rflint 2nd | ratio | I_min RFA | I_min rflint | I_min expected | RFA peak RSS |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
@@ -607,6 +610,10 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str) -> l
                 f"classifiers run takes {cold.median('wall'):.2f} s for {count.total} models = {per_model:.3f} s per model, "
                 f"{rfa_med / per_model:.0f}x less than RFA-Toolbox's median per model."
             )
+    lines.append(
+        "*I_min expected* is `TABLE_7` of tests/test_torchvision_models.py: the paper's Table 7, except ResNet50/101/152, "
+        "where the paper prints 96 and the test expects 75 (the comment there explains why)."
+    )
     failed = [c for c in comparisons if not c.ratio]
     if failed:
         lines.append("Not compared: " + "; ".join(f"{c.model} ({c.rfa.get('error') or c.rflint.get('error')})" for c in failed) + ".")
@@ -616,7 +623,7 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str) -> l
             continue
         a, b = _imin(c.rfa), _imin(c.rflint)
         if a != b:
-            why = f" (Table 7: {c.table})" if c.table is not None else ""
+            why = f" (expected: {c.table})" if c.table is not None else ""
             disagreements.append(f"{c.model}: RFA {a}, rflint {b}{why}")
     lines += ["", "I_min: the tools agree on " + f"{sum(1 for c in comparisons if c.ratio) - len(disagreements)} of "
               f"{sum(1 for c in comparisons if c.ratio)} models."]
@@ -701,6 +708,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runs = args.runs or (1 if args.quick else 5)
     started = datetime.datetime.now(datetime.timezone.utc)
+    env = environment()  # before the runs: others may commit while the benchmark runs
     load_before = os.getloadavg()[0]
     res = ["--input-res", str(RES)]
     cold = dict(wall_target=15.0, rss_target_kb=GIB_KB)
@@ -751,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             skip = a == "--out"
             continue
         shown_argv.append(a)
-    text = render(scenarios, counts, comparisons, runs, started, load_before, load_after, shown_argv, rfa_note)
+    text = render(scenarios, counts, comparisons, runs, started, load_before, load_after, shown_argv, rfa_note, env)
     args.out.write_text(text)
     sys.stdout.write(text)
     log(f"bench: wrote {args.out}")

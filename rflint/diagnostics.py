@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .result import Result
 
@@ -74,6 +74,22 @@ class ModelReport:
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
     input_res_source: str = "option"
     fixes: tuple[Fix, ...] = ()  # verified candidates, best first
+    layer_count: int = 0  # layers analyzed (``keep_reported_layers`` keeps fewer in ``result``)
+
+    def __post_init__(self) -> None:
+        if self.result is not None and not self.layer_count:
+            self.layer_count = len(self.result.layers)
+
+    def keep_reported_layers(self) -> None:
+        """Drop the layers no rule reports at ``input_res``: the report crosses processes
+        and is stored in the cache, where hundreds of layers per model would make a warm
+        run spend its time unpickling."""
+        if self.result is None:
+            return
+        res = self.input_res
+        self.layer_count = len(self.result.layers)
+        reported = [l for l in self.result.layers if l.is_underutilized(res) or l.is_unproductive(res)]
+        self.result = replace(self.result, layers=reported)
 
 
 @dataclass

@@ -73,6 +73,8 @@ def lint_file(file: str, job, send) -> FileReport:
     report.hashes = {f: _sha256(f) for f in report.imported_files}  # --fix refuses files changed since
     if job.search_fixes:
         attach_fixes(entries, report, job, send)
+    for model in report.models:
+        model.keep_reported_layers()
     return report
 
 

@@ -34,7 +34,7 @@ def model_object(run: RunSummary, model: ModelReport) -> dict:
         "i_max": list(result.i_max) if result else None,
         "status": model.status,
         "error": model.error,
-        "layers": len(result.layers) if result else 0,
+        "layers": model.layer_count,
         "neutral_ops": dict(result.neutral_ops) if result else {},
         "capture": result.capture if result else None,
         "build": result.build if result else None,
