@@ -76,6 +76,7 @@ class Session:
     files: list[str]
     warnings: list[str] = field(default_factory=list)  # printed on stderr
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
+    analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -129,6 +130,7 @@ class Session:
         files = sorted(job.analyzed)
         cached = {f: cache.get(f) for f in files} if cache else {}
         todo = [f for f in files if cached.get(f) is None]
+        self.analyzed_now = todo
         fresh = []
         if todo:
             from .runner import run
@@ -216,6 +218,8 @@ class Session:
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
+        notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
+                  for r in reports]
         notes += [
             f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
             f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"

@@ -277,22 +277,19 @@ def test_an_unwritable_folder_warns_once_and_lints_on(tmp_path, project):
 
 # Looks up with the parent's fingerprint: rflint's source may be edited while the tests run.
 WARM_RUN = """
-import json, sys, time
-start = time.perf_counter()
+import json, sys
 from rflint.cache import Cache, fingerprint
 files = json.loads(sys.argv[2])
 fingerprint(json.loads(sys.argv[3]))
 cache = Cache(sys.argv[1], sys.argv[4], frozenset(files))
 found = sum(cache.get(file) is not None for file in files)
-print(json.dumps({"found": found, "seconds": time.perf_counter() - start, "torch": "torch" in sys.modules}))
+print(json.dumps({"found": found, "torch": "torch" in sys.modules}))
 """
 
 
-def test_a_warm_run_neither_imports_torch_nor_takes_long(tmp_path):
-    """40 files of 100-layer models: import, fingerprint and every lookup, well under 0.3 s.
-
-    Measured here: about 0.05 s of imports (importlib.metadata is a third of it), 0.005 s
-    for the fingerprint and 0.02 s for the 40 lookups."""
+def test_a_warm_run_finds_every_entry_without_importing_torch(tmp_path):
+    """40 files of 100-layer models: imports, fingerprint and every lookup stay torch-free.
+    (How long that takes is benchmarks/bench.py's business, not a test's.)"""
     files = []
     for index in range(40):
         path = tmp_path / f"model_{index}.py"
@@ -308,4 +305,3 @@ def test_a_warm_run_neither_imports_torch_nor_takes_long(tmp_path):
     )
     outcome = json.loads(run.stdout)
     assert outcome == {**outcome, "found": len(files), "torch": False}
-    assert outcome["seconds"] < 0.2

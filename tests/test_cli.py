@@ -1,5 +1,6 @@
 """The command line: configuration, selection, suppression and exit statuses, end to end."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -141,3 +142,38 @@ def test_output_order_does_not_depend_on_jobs():
     one = rflint("fixtures/lint", "--input-res", "64", "--jobs", "1", "--no-cache")
     two = rflint("fixtures/lint", "--input-res", "64", "--jobs", "3", "--no-cache")
     assert one.stdout == two.stdout and one.stdout.count("RF00") == 10
+
+
+def test_the_cache_reanalyzes_exactly_what_an_edit_touches(tmp_path):
+    """Issue 6: an edit re-analyzes the edited file and its importers; the config and
+    ``--input-res`` re-analyze everything; a damaged entry is ignored with a warning."""
+    repo = project(tmp_path, "input-res = 32\n")
+    models = repo / "models"
+    (models / "blocks.py").write_text("from torch import nn\n\n\ndef stem(width):\n    return nn.Conv2d(3, width, 3, stride=2)\n")
+    (models / "stemmed.py").write_text(
+        "from torch import nn\n\nfrom blocks import stem\n\n\n"
+        "def stemmed() -> nn.Sequential:\n    return nn.Sequential(stem(8), nn.Conv2d(8, 8, 3))\n")
+
+    def sources(*options):
+        run = rflint(".", "--verbose", *options, cwd=repo)
+        assert run.returncode in (0, 1), run.stderr
+        found = re.findall(r"^rflint: info: models/(\w+)\.py: (analyzed|from the cache)$", run.stderr, re.M)
+        return {name for name, how in found if how == "analyzed"}, run
+
+    everything = {"blocks", "net", "stemmed"}
+    assert sources()[0] == everything
+    assert sources()[0] == set()
+    (models / "blocks.py").write_text((models / "blocks.py").read_text() + "# edited\n")
+    assert sources()[0] == {"blocks", "stemmed"}  # net.py does not import blocks.py
+    (models / "net.py").write_text(NET + "# edited\n")
+    assert sources()[0] == {"net"}
+    (repo / "pyproject.toml").write_text("[tool.rflint]\ninput-res = 48\n")
+    assert sources()[0] == everything
+    assert sources("--input-res", "40")[0] == everything
+    assert sources("--input-res", "40")[0] == set()
+    entries = sorted((repo / ".rflint_cache").rglob("*"), key=lambda p: p.stat().st_mtime)
+    damaged = [p for p in entries if p.is_file() and p.parent.name != ".rflint_cache"][-1]
+    damaged.write_bytes(damaged.read_bytes()[:-10])
+    analyzed, run = sources("--input-res", "40")
+    assert len(analyzed) == 1 and f"ignoring corrupted cache entry {damaged}" in run.stderr
+    assert sources("--input-res", "40")[0] == set()
