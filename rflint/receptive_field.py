@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
-Pair = tuple[Fraction, Fraction]  # (receptive field r, jump j) in input pixels
+Pair = tuple[int | Fraction, int | Fraction]  # (receptive field r, jump j) in input pixels; exact
 
 
 @dataclass(frozen=True)
@@ -30,16 +30,21 @@ class Window:
     dilation: tuple[int, ...]
     transposed: bool = False
 
-    @property
-    def effective_kernel(self) -> tuple[int, ...]:
-        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel, self.dilation))
-
     def apply(self, axis: int, pair: Pair) -> Pair:
         r, j = pair
-        s = Fraction(self.stride[axis])
-        new_j = j / s if self.transposed else j * s
-        grow_by = new_j if self.transposed else j
-        return r + (self.effective_kernel[axis] - 1) * grow_by, new_j
+        s = self.stride[axis]
+        grow = self.dilation[axis] * (self.kernel[axis] - 1)
+        if self.transposed:
+            new_j = Fraction(j) / s
+            return r + grow * new_j, new_j
+        return r + grow * j, j * s
+
+    def integral(self) -> Window:
+        """The same op with int strides where they are whole: int arithmetic is ~10x
+        faster than Fraction's, and exact all the same."""
+        if self.transposed or any(Fraction(s).denominator != 1 for s in self.stride):
+            return self
+        return Window(self.kernel, tuple(int(s) for s in self.stride), self.dilation)
 
 
 class _Global:
@@ -98,7 +103,7 @@ def pareto_max(pairs: set[Pair]) -> frozenset[Pair]:
 
 def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     """Exact r_min / r_max of every node over all paths from the input nodes."""
-    one = (Fraction(1), Fraction(1))
+    one = (1, 1)
     lows: list[tuple[frozenset[Pair], ...]] = []
     highs: list[tuple[frozenset[Pair], ...]] = []
     unbounded: list[bool] = []
@@ -117,8 +122,9 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         if node.op is GLOBAL:
             low = high = tuple(frozenset() for _ in range(ndim))
         elif isinstance(node.op, Window):
-            low = tuple(pareto_min({node.op.apply(a, p) for p in in_low[a]}) for a in range(ndim))
-            high = tuple(pareto_max({node.op.apply(a, p) for p in in_high[a]}) for a in range(ndim))
+            op = node.op.integral()
+            low = tuple(pareto_min({op.apply(a, p) for p in in_low[a]}) for a in range(ndim))
+            high = tuple(pareto_max({op.apply(a, p) for p in in_high[a]}) for a in range(ndim))
         elif len(node.inputs) <= 1:
             low, high = in_low, in_high
         else:
