@@ -13,6 +13,11 @@ EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 FORMATS = ("concise", "full", "json", "sarif", "github")
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rflint",
@@ -36,7 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--statistics", action="store_true", help="print the number of diagnostics per rule")
     p.add_argument("--explain", metavar="CODE", help="print the documentation of a rule and exit")
     p.add_argument("--force-exclude", action="store_true", help="apply exclude to files named on the command line")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: number of cores)")
+    p.add_argument("--jobs", type=int, default=_cores(), help="worker processes (default: number of cores)")
     p.add_argument("--timeout", type=float, help="time limit per file in seconds (default 60)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--cache-dir", help="cache folder (default .rflint_cache)")
