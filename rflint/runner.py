@@ -10,6 +10,7 @@ RF9xx diagnostic, and the rest of its package goes to a fresh worker.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import time
@@ -86,6 +87,7 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
+    gc.freeze()  # torch's million objects: the workers' collections need not walk them again
     context = multiprocessing.get_context("fork")
     queues = _queues(files)
     running: list[_Worker] = []
