@@ -169,8 +169,7 @@ def _analyze(entry, res, analyzed) -> Result:
 def _siblings(entry, result: Result, others, res, analyzed) -> list[tuple]:
     """The file's other models, which ``rflint --fix`` checks a shared literal against; a
     model that does not build, or a class that is a building block of another, is none."""
-    def type_name(e) -> str:
-        return f"{e.target.__module__}:{e.target.__qualname__}"
+    from .fixes import without_building_blocks
 
     analysed = []
     for other in others:
@@ -178,8 +177,7 @@ def _siblings(entry, result: Result, others, res, analyzed) -> list[tuple]:
             analysed.append((other, _analyze(other, res, analyzed)))
         except ReportError:
             continue
-    blocks = {c for e, r in [(entry, result), *analysed] for c in r.component_types if c != type_name(e)}
-    return [(e, r) for e, r in analysed if type_name(e) not in blocks]
+    return [s for s in without_building_blocks([(entry, result), *analysed]) if s[0] is not entry]
 
 
 # ---------------------------------------------------------------------------- the page

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
 import importlib
 import importlib.abc
@@ -201,7 +202,14 @@ class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
         self.overrides = overrides
 
     def get_code(self, fullname: str) -> types.CodeType:
-        return instrument(self.get_source(fullname), self.path, self.overrides)
+        return _instrumented(self.get_source(fullname), self.path, frozenset(self.overrides.items()))
+
+
+@functools.lru_cache(maxsize=512)
+def _instrumented(source: str, filename: str, overrides: frozenset) -> types.CodeType:
+    """``instrument``, once per text and overrides: a fix trial re-imports a whole package
+    to change one literal, and only that file's code differs (its literals are immutable)."""
+    return instrument(source, filename, dict(overrides))
 
 
 class InstrumentingFinder(importlib.abc.MetaPathFinder):

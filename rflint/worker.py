@@ -81,18 +81,17 @@ def lint_file(file: str, job, send) -> FileReport:
 def attach_fixes(entries, report: FileReport, job, send) -> None:
     """Search fixes for the file's models that are not fully utilized, checking literals
     shared between them (EfficientNet B0..B7 share a table) against each."""
-    from .fixes import search_fixes
+    from .fixes import search_fixes, without_building_blocks
 
-    blocks = {c for m in report.models for c in m.component_types if c != m.type_name}
-    pairs = [(e, m) for e, m in zip(entries, report.models) if m.result is not None and m.type_name not in blocks]
-    analysed = [(e, m.result) for e, m in pairs]  # building-block classes are not siblings
+    model_of = {id(entry): model for entry, model in zip(entries, report.models)}
+    analysed = without_building_blocks([(e, m.result) for e, m in zip(entries, report.models) if m.result is not None])
     trials: dict = {}
     progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
-    for (entry, result), (_, model) in zip(analysed, pairs):
+    for entry, result in analysed:
         if not result.fully_utilized():
             send(("model", report.file, f"{entry.name} (fix search)"))
             siblings = [s for s in analysed if s[0] is not entry]
-            model.fixes = search_fixes(entry, result, job, siblings, trials, progress)
+            model_of[id(entry)].fixes = search_fixes(entry, result, job, siblings, trials, progress)
 
 
 def _sha256(file: str) -> str:
