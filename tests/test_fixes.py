@@ -362,7 +362,6 @@ def test_convnext_tiny_patchify_stem(torchvision_fixes):
     assert [f["i_min_after"] for f in report["fixes"]] == [[112, 112], [28, 28]]
 
 
-@pytest.mark.slow
 def test_efficientnet_b0_reaches_171_not_the_papers_203(torchvision_models):
     """METHOD.md: the paper's 203 is not reachable by one stride change of torchvision's B0.
 
