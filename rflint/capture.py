@@ -489,7 +489,7 @@ def known_output(target, args, kwargs) -> torch.Tensor | None:
     x = args[0] if args else None
     if not _is_meta(x) or kwargs.get("inplace") or any(a is True for a in args[1:]):
         return None
-    if target in SHAPE_PRESERVING_FUNCTIONS:
+    if target in SHAPE_PRESERVING_FUNCTIONS and _norm_accepts(target, x, args, kwargs):
         return x.new_empty(x.shape)
     if target in SAME_SHAPE_ARITHMETIC and len(args) == 2 and not kwargs:
         same = _same_shape_operand(x, args[1])
@@ -497,11 +497,40 @@ def known_output(target, args, kwargs) -> torch.Tensor | None:
     return None
 
 
+def _norm_accepts(function, x: torch.Tensor, args, kwargs) -> bool:
+    """Whether a norm function would accept ``x``: a LayerNorm over (H, W) fails at another
+    resolution, and rflint must not report (or verify a fix on) a model that cannot run."""
+    if function is F.layer_norm:
+        shape = tuple(_arg(args, kwargs, 1, "normalized_shape"))
+        return tuple(x.shape[-len(shape):]) == shape
+    if function is F.batch_norm:
+        mean = _arg(args, kwargs, 1, "running_mean")
+        return x.dim() >= 2 and (mean is None or tuple(mean.shape) == (x.shape[1],))
+    if function is F.group_norm:
+        return x.dim() >= 2 and x.shape[1] % _arg(args, kwargs, 1, "num_groups") == 0
+    return True
+
+
+def _norm_module_accepts(module: nn.Module, x: torch.Tensor) -> bool:
+    """The same for norm modules (their own input checks, then their sizes)."""
+    if isinstance(module, nn.LayerNorm):
+        return tuple(x.shape[-len(module.normalized_shape):]) == tuple(module.normalized_shape)
+    if isinstance(module, nn.modules.batchnorm._NormBase):
+        try:
+            module._check_input_dim(x)
+        except ValueError:
+            return False
+        return x.shape[1] == module.num_features
+    if isinstance(module, nn.GroupNorm):
+        return x.dim() >= 2 and x.shape[1] == module.num_channels
+    return True
+
+
 def _module_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
     """A leaf module's output by its shape rule (norms, activations, Linear, adaptive
     average pools, convs), else None."""
     if isinstance(module, SHAPE_PRESERVING):
-        return x.new_empty(x.shape)
+        return x.new_empty(x.shape) if _norm_module_accepts(module, x) else None
     if _get_current_dispatch_mode() is not None:  # FlopCounterMode must see convs and matmuls
         return None
     if type(module) is nn.Linear and x.dim() >= 1 and x.shape[-1] == module.in_features:

@@ -87,13 +87,14 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
+    torch.overrides.get_overridable_functions()  # fx builds this table on a model's first functional call (~13 ms)
     gc.freeze()  # torch's million objects: the workers' collections need not walk them again
     context = multiprocessing.get_context("fork")
     queues = _queues(files)
     running: list[_Worker] = []
     reports: dict[str, FileReport] = {}
     while any(queues.values()) or running:
-        while len(running) < max(jobs, 1) and (root := _neediest(queues, running)):
+        while len(running) < max(jobs, 1) and (root := _neediest(queues)):
             worker = _Worker(context, root, job)
             worker.give(queues[root].pop(0))
             running.append(worker)
@@ -121,7 +122,7 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     return [reports[f] for f in sorted(reports)]
 
 
-def _neediest(queues: dict[str, list[str]], running: list[_Worker]) -> str | None:
+def _neediest(queues: dict[str, list[str]]) -> str | None:
     """The root with the most bytes waiting; a standalone file is its own root, so it
     never shares a process with another file."""
     waiting = [root for root, queue in queues.items() if queue]

@@ -257,3 +257,30 @@ def test_conv_output_by_formula_is_the_meta_kernels_or_left_to_it(data):
         expected = None
     formula = _conv_output(conv, x)
     assert formula is None or tuple(formula.shape) == expected
+
+
+class SpatialLayerNorm(nn.Module):
+    """Normalizes over (H, W): it runs at 32 px and at no other resolution."""
+
+    def __init__(self, functional: bool):
+        super().__init__()
+        self.functional = functional
+        self.conv = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.norm = nn.LayerNorm([16, 16])
+
+    def forward(self, x):
+        x = self.conv(x)
+        return F.layer_norm(x, (16, 16)) if self.functional else self.norm(x)
+
+
+@pytest.mark.parametrize("functional", [False, True], ids=["module", "function"])
+def test_skipping_a_norms_kernel_still_proves_the_model_runs(functional):
+    """Norm kernels are skipped for speed, never their size checks: a fix that changes
+    H and W must not be verified on a model that would no longer run."""
+    model = SpatialLayerNorm(functional)
+    assert analyze(model, 32).i_min == (3, 3)
+    with pytest.raises(analysis.CaptureError, match="normalized_shape"):
+        analyze(model, 64)
+    bn = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(4))  # 8 channels into a 4-channel BatchNorm
+    with pytest.raises(analysis.CaptureError):
+        analyze(bn, 32)
