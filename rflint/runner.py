@@ -68,10 +68,27 @@ class _Worker:
         self.model: str | None = None
         self.since = time.monotonic()
 
-    def give(self, file: str | None) -> None:
-        """Send the next file, or None to let the process finish."""
+    def give(self, file: str | None) -> bool:
+        """Send the next file, or None to let the process finish; False if it has died
+        since its last report (a thread of user code may call ``os._exit``)."""
         self.current, self.model, self.since = file, None, time.monotonic()
-        self.connection.send(file)
+        try:
+            self.connection.send(file)
+        except OSError:
+            return False
+        return True
+
+
+def _feed(worker: _Worker, queues: dict[str, list[str]], running: list[_Worker]) -> None:
+    """Give a worker its package's next file; one with none left, or dead, leaves (the
+    file then waits in its queue for a fresh worker)."""
+    queue = queues[worker.root]
+    if queue and worker.give(queue[0]):
+        queue.pop(0)
+        return
+    worker.give(None)
+    worker.process.join()
+    running.remove(worker)
 
 
 def _queues(files: list[str]) -> dict[str, list[str]]:
@@ -95,9 +112,8 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     reports: dict[str, FileReport] = {}
     while any(queues.values()) or running:
         while len(running) < max(jobs, 1) and (root := _neediest(queues)):
-            worker = _Worker(context, root, job)
-            worker.give(queues[root].pop(0))
-            running.append(worker)
+            running.append(_Worker(context, root, job))
+            _feed(running[-1], queues, running)
         ready = wait([w.connection for w in running], timeout=0.5)
         for worker in list(running):
             if worker.connection in ready:
@@ -111,11 +127,7 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
                     worker.model = payload
                     continue
                 reports[file] = payload
-                queue = queues[worker.root]
-                worker.give(queue.pop(0) if queue else None)
-                if worker.current is None:
-                    worker.process.join()
-                    running.remove(worker)
+                _feed(worker, queues, running)
             elif time.monotonic() - worker.since > job.timeout:
                 worker.process.kill()
                 _lost(worker, reports, running, f"timed out after {job.timeout:g} s")

@@ -1,10 +1,12 @@
 """Broken input gets one clear line naming the file and the reason; the run goes on."""
 
+import multiprocessing
 import os
 
 import pytest
 
 from helpers import rflint
+from rflint import runner
 
 GOOD = '''\
 from torch import nn
@@ -96,3 +98,14 @@ def test_user_code_cannot_change_another_files_result(tmp_path):
     write(tmp_path, "good.py", GOOD)
     run = rflint(".", "--input-res", "32", "--no-cache", "--jobs", "1", cwd=tmp_path)
     assert "good.py:4:1: RF003 [good_net]" in run.stdout
+
+
+def test_a_worker_dead_since_its_last_report_leaves_its_next_file_queued():
+    """A thread of user code may ``os._exit`` the worker after it reported a file: the next
+    file must wait for a fresh worker, not crash rflint on a broken pipe."""
+    worker = runner._Worker(multiprocessing.get_context("fork"), "pkg", runner.Job(frozenset(), 32))
+    worker.process.kill()
+    worker.process.join()
+    queues, running = {"pkg": ["a.py", "b.py"]}, [worker]
+    runner._feed(worker, queues, running)
+    assert queues == {"pkg": ["a.py", "b.py"]} and running == []
