@@ -179,7 +179,7 @@ def _site(origin) -> Site | None:
 def _window(kernel, stride, dilation, ndim, transposed=False) -> rf.Window:
     return rf.Window(
         kernel=tuple(int(k) for k in _per_axis(kernel, ndim)),
-        stride=tuple(Fraction(int(s)) for s in _per_axis(stride, ndim)),
+        stride=tuple(int(s) for s in _per_axis(stride, ndim)),
         dilation=tuple(int(d) for d in _per_axis(dilation, ndim)),
         transposed=transposed,
     )
@@ -263,7 +263,7 @@ def classify_module(m: nn.Module, args, result, ndim):
     if isinstance(m, nn.PixelUnshuffle):
         return "pool", _window(m.downscale_factor, m.downscale_factor, 1, ndim), (), ()
     if isinstance(m, nn.Linear):
-        return "linear", rf.Window((1,) * ndim, (Fraction(1),) * ndim, (1,) * ndim), (), ()
+        return "linear", rf.Window((1,) * ndim, (1,) * ndim, (1,) * ndim), (), ()
     if type(m).__module__.startswith("torch.nn"):
         return "neutral", rf.NEUTRAL, (), ()
     return "unknown", rf.NEUTRAL, (), ()

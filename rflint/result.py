@@ -32,12 +32,12 @@ class Layer:
     op_type: str
     kind: str
     kernel: tuple[int, ...]
-    stride: tuple[Fraction, ...]
+    stride: tuple[int | Fraction, ...]  # a Fraction only where resampling makes it one
     dilation: tuple[int, ...]
     r_min: tuple[int, ...] | None
     r_max: tuple[int, ...] | None
     r_in_min: tuple[int, ...] | None
-    jump: tuple[Fraction, ...] | None
+    jump: tuple[int | Fraction, ...] | None
     called_at: Site | None = None
     constructed_at: tuple[Site, ...] = ()
     stride_literals: tuple[Site | None, ...] = ()
