@@ -50,6 +50,7 @@ SHAPE_PRESERVING_FUNCTIONS = {
     F.relu, F.relu6, F.hardswish, F.hardsigmoid, F.silu, F.gelu, F.sigmoid, F.tanh, F.mish, F.leaky_relu,
     F.elu, F.layer_norm, F.batch_norm, F.group_norm, F.dropout, F.softmax, torch.relu, torch.sigmoid, torch.tanh,
 }
+CONCATENATIONS = {torch.cat, torch.concat, torch.concatenate}
 SAME_SHAPE_ARITHMETIC = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul}
 ADAPTIVE_AVERAGE = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}
 CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
@@ -117,6 +118,9 @@ def is_leaf(m: nn.Module) -> bool:
     return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
 
 
+PLAIN_ARGUMENTS = frozenset({int, float, bool, str, type(None)})
+
+
 class LayerTracer(fx.Tracer):
     """Traces through custom blocks; stops at layers whose spatial behaviour rflint knows.
 
@@ -127,6 +131,24 @@ class LayerTracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return is_leaf(m)
+
+    def call_module(self, m, forward, args, kwargs):
+        """fx's, without the scope and module-stack bookkeeping kept for node metadata
+        rflint never reads."""
+        if not is_leaf(m):
+            return forward(*args, **kwargs)
+        return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
+
+    def create_arg(self, a):
+        """The arguments nearly every call has, without fx's chain of isinstance checks."""
+        kind = type(a)
+        if kind is fx.Proxy:
+            return a.node
+        if kind in PLAIN_ARGUMENTS:
+            return a
+        if kind is tuple:
+            return tuple([self.create_arg(element) for element in a])
+        return super().create_arg(a)
 
     def trace(self, root, concrete_args=None):
         self.parameter_names = {id(p): name for name, p in root.named_parameters()}
@@ -221,6 +243,8 @@ def _shape(value):
 
 
 def tensors(*values) -> list[torch.Tensor]:
+    if len(values) == 1 and isinstance(values[0], torch.Tensor):
+        return [values[0]]  # nearly every call: no tree walk
     return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
 
 
@@ -420,11 +444,12 @@ class _Recorder(fx.Interpreter):
     """
 
     def __init__(self, root: nn.Module, graph: fx.Graph, ndim: int):
-        super().__init__(root, graph=graph)
+        # Values are meta tensors of no size: freeing each after its last use is not worth the bookkeeping.
+        super().__init__(root, graph=graph, garbage_collect_values=False)
         self.ndim = ndim
         self.index: dict[fx.Node, int] = {}
         self.nodes: list[CapturedNode] = []
-        self.modules = dict(root.named_modules())
+        self.modules = self.submodules
         self.call_names = CallNames()
 
     def run_node(self, n: fx.Node):
@@ -482,10 +507,12 @@ def known_output(target, args, kwargs) -> torch.Tensor | None:
     """A fresh meta tensor shaped like the output of ``target(*args, **kwargs)`` when the
     shape is known without running it, else None (the call then runs).
 
-    Norms, activations, dropout and same-shape arithmetic keep their input's shape; their
-    meta kernels run through Python decompositions and would only cost time. An in-place
-    call runs for real: its result must be its input.
+    Norms, activations, dropout and same-shape arithmetic keep their input's shape, and a
+    concatenation adds up one axis; their meta kernels run through Python decompositions
+    and would only cost time. An in-place call runs for real: its result must be its input.
     """
+    if target in CONCATENATIONS:
+        return _concatenation(args, kwargs)
     x = args[0] if args else None
     if not _is_meta(x) or kwargs.get("inplace") or any(a is True for a in args[1:]):
         return None
@@ -495,6 +522,25 @@ def known_output(target, args, kwargs) -> torch.Tensor | None:
         same = _same_shape_operand(x, args[1])
         return None if same is None else same.new_empty(same.shape)
     return None
+
+
+def _concatenation(args, kwargs) -> torch.Tensor | None:
+    """``torch.cat`` of meta tensors equal in all but the joined axis (DenseNet's and
+    Inception's branches); anything else (an empty 1-D operand, mixed dtypes) runs."""
+    parts = args[0] if args else kwargs.get("tensors")
+    dim = _arg(args, kwargs, 1, "dim", 0)
+    if set(kwargs) - {"tensors", "dim"} or not isinstance(parts, (list, tuple)) or not parts \
+            or not isinstance(dim, int) or not all(_is_meta(p) for p in parts):
+        return None
+    first = parts[0]
+    rank = first.dim()
+    if rank == 0 or not -rank <= dim < rank or any(p.dim() != rank or p.dtype != first.dtype for p in parts):
+        return None
+    dim %= rank
+    others = [tuple(p.shape[:dim]) + tuple(p.shape[dim + 1:]) for p in parts]
+    if any(shape != others[0] for shape in others):
+        return None
+    return first.new_empty((*first.shape[:dim], sum(p.shape[dim] for p in parts), *first.shape[dim + 1:]))
 
 
 def _norm_accepts(function, x: torch.Tensor, args, kwargs) -> bool:
@@ -564,11 +610,19 @@ def _same_shape_operand(a: torch.Tensor, b) -> torch.Tensor | None:
     scaling); a mismatch is left to the real op, whose error says why the model fails."""
     if not isinstance(b, torch.Tensor) or a.dtype != b.dtype or b.device != a.device:
         return None
-    try:
-        shape = torch.broadcast_shapes(a.shape, b.shape)
-    except RuntimeError:
-        return None
+    shape = _broadcast(a.shape, b.shape)
     return a if shape == a.shape else b if shape == b.shape else None
+
+
+def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
+    """The broadcast shape of ``a`` and ``b`` (NumPy's rule), None if they do not broadcast;
+    torch.broadcast_shapes runs through Python decompositions."""
+    if len(a) < len(b):
+        a, b = b, a
+    b = (1,) * (len(a) - len(b)) + tuple(b)
+    if any(x != y and x != 1 and y != 1 for x, y in zip(a, b)):
+        return None
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
 
 
 def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:

@@ -2,6 +2,7 @@
 
 import pickle
 
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -51,3 +52,31 @@ def test_fixes_leave_the_callers_modules_in_place():
     import sys
 
     assert sys.modules["torchvision.models.mobilenetv3"] is before
+
+
+def test_analyze_pauses_the_collector_and_leaves_no_cyclic_garbage():
+    """The collector is paused during an analysis (speed) and restored as the caller had
+    it, after a failure too; the analysis's cyclic garbage (fx graphs) is already freed."""
+    import gc
+
+    from rflint.analysis import CaptureError
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU())
+    gc.collect()
+    assert gc.isenabled()
+    collections = []
+    gc.callbacks.append(lambda phase, info: collections.append(info["generation"]) if phase == "start" else None)
+    try:
+        rflint.analyze(torchvision.models.resnet18, 224)
+        assert collections == [0]  # the one young-generation pass at the end
+        assert gc.isenabled() and gc.collect() == 0
+        with pytest.raises(CaptureError):
+            rflint.analyze(net, 2)  # smaller than the kernel
+        assert gc.isenabled()
+        gc.disable()
+        del collections[:]
+        rflint.analyze(net, 32)
+        assert not gc.isenabled() and collections == []  # a caller's choice is kept
+    finally:
+        gc.enable()
+        gc.callbacks.pop()

@@ -14,7 +14,7 @@ from torch import nn
 
 from helpers import rflint
 from rflint import analysis, analyze
-from rflint.capture import _conv_output, capture_fx
+from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx
 from rflint.capture_fallback import capture_eager
 
 
@@ -257,6 +257,45 @@ def test_conv_output_by_formula_is_the_meta_kernels_or_left_to_it(data):
         expected = None
     formula = _conv_output(conv, x)
     assert formula is None or tuple(formula.shape) == expected
+
+
+shapes = st.lists(st.integers(0, 3), min_size=0, max_size=4)
+
+
+@settings(max_examples=400, deadline=None)
+@given(shapes, shapes)
+def test_broadcast_is_torchs(a, b):
+    try:
+        expected = tuple(torch.broadcast_shapes(a, b))
+    except RuntimeError:
+        expected = None
+    assert _broadcast(a, b) == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_concatenation_by_formula_is_the_meta_kernels_or_left_to_it(data):
+    """``torch.cat`` of meta tensors skips the kernel: same shape as the kernel's, and
+    every call the kernel rejects (or treats specially) left to it."""
+    rank = data.draw(st.integers(1, 4))
+    base = data.draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank))
+    dim = data.draw(st.integers(-rank - 1, rank))
+    parts = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        shape = list(base)
+        if data.draw(st.booleans()):  # another size along one axis (legal only on ``dim``)
+            shape[data.draw(st.integers(0, rank - 1))] = data.draw(st.integers(0, 3))
+        if data.draw(st.integers(0, 9)) == 0:
+            shape = data.draw(st.sampled_from([[0], [2], [*shape, 1]]))  # another rank, the legacy empty 1-D
+        dtype = data.draw(st.sampled_from([torch.float32, torch.float32, torch.float16]))
+        parts.append(torch.empty(shape, dtype=dtype, device="meta"))
+    try:
+        expected = torch.cat(parts, dim)
+        expected = (tuple(expected.shape), expected.dtype)
+    except (RuntimeError, IndexError):
+        expected = None
+    formula = _concatenation((parts, dim), {})
+    assert formula is None or (tuple(formula.shape), formula.dtype) == expected
 
 
 class SpatialLayerNorm(nn.Module):
