@@ -32,7 +32,7 @@ class CaptureError(RuntimeError):
 
 def component_types(model: nn.Module) -> frozenset[str]:
     """Every class the model is made of, so classes that are only blocks can be told apart."""
-    return frozenset(f"{type(m).__module__}:{type(m).__qualname__}" for m in model.modules())
+    return frozenset(f"{kind.__module__}:{kind.__qualname__}" for kind in {type(m) for m in model.modules()})
 
 
 LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
@@ -75,12 +75,12 @@ def garbage_collection_paused():
 def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
     build_mode = "given"
     sites: dict = {}
+    source = _definition_site(model_or_factory)
     if isinstance(model_or_factory, nn.Module):
         model = model_or_factory
     else:
         if analyzed_files is None:
-            site = _definition_site(model_or_factory)
-            analyzed_files = [site.file] if site else []
+            analyzed_files = [source.file] if source else []
         built = build(model_or_factory, analyzed_files)
         model, build_mode, sites = built.model, built.mode, built.sites
     if build_mode != "meta":
@@ -127,7 +127,7 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
         capture=captured.method,
         build=build_mode,
         component_types=component_types(model),
-        source=_definition_site(model_or_factory),
+        source=source,
         factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
     )
 

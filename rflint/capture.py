@@ -179,7 +179,11 @@ def trace(model: nn.Module) -> tuple[nn.Module, fx.Graph]:
     generation and compilation are not needed to run the graph once)."""
     tracer = LayerTracer()
     graph = tracer.trace(model)
-    return tracer.root, graph
+    root = tracer.root
+    # fx's patches keep the tracer in a reference cycle: emptied, it no longer holds the
+    # model, which refcounting then frees without a collector pass over its objects.
+    tracer.__dict__.clear()
+    return root, graph
 
 
 def _per_axis(value, ndim: int) -> tuple:

@@ -88,6 +88,8 @@ class Field:
 
 def pareto_min(pairs: set[Pair]) -> frozenset[Pair]:
     """Pairs not dominated from below: no other pair has r and j both <=."""
+    if len(pairs) == 1:  # a chain: nothing to compare
+        return frozenset(pairs)
     return frozenset(
         p for p in pairs if not any(q != p and q[0] <= p[0] and q[1] <= p[1] for q in pairs)
     )
@@ -95,6 +97,8 @@ def pareto_min(pairs: set[Pair]) -> frozenset[Pair]:
 
 def pareto_max(pairs: set[Pair]) -> frozenset[Pair]:
     """Pairs not dominated from above: no other pair has r and j both >=."""
+    if len(pairs) == 1:  # a chain: nothing to compare
+        return frozenset(pairs)
     return frozenset(
         p for p in pairs if not any(q != p and q[0] >= p[0] and q[1] >= p[1] for q in pairs)
     )
@@ -108,6 +112,7 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     unbounded: list[bool] = []
     reached: list[bool] = []  # some path from an input node arrives here
     fields: list[Field] = []
+    known: dict[tuple, Field] = {}  # a chain of neutral nodes shares one field
     for node in nodes:
         if node.is_input:
             in_low = in_high = tuple(frozenset([one]) for _ in range(ndim))
@@ -132,7 +137,11 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         highs.append(high)
         unbounded.append(is_unbounded)
         reached.append(is_reached)
-        fields.append(_field(in_low, low, high, is_unbounded))
+        key = (in_low, low, high, is_unbounded)
+        field = known.get(key)
+        if field is None:
+            field = known[key] = _field(in_low, low, high, is_unbounded)
+        fields.append(field)
     return fields
 
 
