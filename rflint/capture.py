@@ -19,6 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
+from types import BuiltinFunctionType, FunctionType
 from typing import Any, Sequence
 
 import torch
@@ -119,6 +120,26 @@ def is_leaf(m: nn.Module) -> bool:
 
 
 PLAIN_ARGUMENTS = frozenset({int, float, bool, str, type(None)})
+FUNCTION_TYPES = (BuiltinFunctionType, FunctionType)
+
+
+def is_torch_function(target) -> bool:
+    """True for a function (``torch.flatten``, ``F.relu``), never for a Tensor method:
+    those are method descriptors, or Python functions defined on the Tensor class."""
+    return type(target) in FUNCTION_TYPES and not target.__qualname__.startswith(("Tensor.", "TensorBase."))
+
+
+class LayerProxy(fx.Proxy):
+    """fx's Proxy, except that a torch function called on it is recorded without fx's
+    check against torch's table of Tensor methods, which is built on first use (7-13 ms,
+    more than a whole ResNet-18 takes)."""
+
+    @classmethod
+    def __torch_function__(cls, orig_method, types, args=None, kwargs=None):
+        if not is_torch_function(orig_method):
+            return super().__torch_function__(orig_method, types, args, kwargs)
+        tracer = next(a.tracer for a in tree_leaves((args, kwargs)) if isinstance(a, fx.Proxy))
+        return tracer.create_proxy("call_function", orig_method, args or (), kwargs or {})
 
 
 class LayerTracer(fx.Tracer):
@@ -139,10 +160,13 @@ class LayerTracer(fx.Tracer):
             return forward(*args, **kwargs)
         return self.create_proxy("call_module", self.path_of_module(m), args, kwargs)
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return LayerProxy(node, self)
+
     def create_arg(self, a):
         """The arguments nearly every call has, without fx's chain of isinstance checks."""
         kind = type(a)
-        if kind is fx.Proxy:
+        if kind is LayerProxy:
             return a.node
         if kind in PLAIN_ARGUMENTS:
             return a
@@ -460,7 +484,7 @@ class _Recorder(fx.Interpreter):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         result = self._same_shape(n, args)
         if result is None:
-            result = super().run_node(n)
+            result = getattr(self, n.op)(n.target, args, kwargs)  # fx's run_node, without fetching the args again
         if n.op == "output":
             self.output = result
             return result

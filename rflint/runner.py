@@ -104,7 +104,6 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
-    torch.overrides.get_overridable_functions()  # fx builds this table on a model's first functional call (~13 ms)
     gc.freeze()  # torch's million objects: the workers' collections need not walk them again
     context = multiprocessing.get_context("fork")
     queues = _queues(files)

@@ -14,7 +14,7 @@ from torch import nn
 
 from helpers import rflint
 from rflint import analysis, analyze
-from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx
+from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx, is_torch_function
 from rflint.capture_fallback import capture_eager
 
 
@@ -257,6 +257,17 @@ def test_conv_output_by_formula_is_the_meta_kernels_or_left_to_it(data):
         expected = None
     formula = _conv_output(conv, x)
     assert formula is None or tuple(formula.shape) == expected
+
+
+def test_no_tensor_method_is_taken_for_a_torch_function():
+    """fx records a Tensor method as ``call_method`` and a function as ``call_function``;
+    rflint's fast test must agree with torch's own table on every overridable callable."""
+    from torch.overrides import get_overridable_functions, is_tensor_method_or_property
+
+    callables = [f for functions in get_overridable_functions().values() for f in functions]
+    assert len(callables) > 1000
+    assert [f for f in callables if is_torch_function(f) and is_tensor_method_or_property(f)] == []
+    assert sum(map(is_torch_function, callables)) > 500  # and it does take the fast path
 
 
 shapes = st.lists(st.integers(0, 3), min_size=0, max_size=4)
