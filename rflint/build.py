@@ -90,6 +90,7 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
     """
     records: dict[int, tuple[nn.Module, tuple[Site, ...]]] = {}
     module_init = nn.Module.__init__
+    outside = sys._getframe(2)  # the caller of ``with recording_sites(...)``: frames from there out built nothing
 
     def recording_init(self, *args, **kwargs):
         module_init(self, *args, **kwargs)
@@ -97,7 +98,7 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
         while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self:
             frame = frame.f_back
         sites = []
-        while frame is not None:
+        while frame is not None and frame is not outside:
             if frame.f_code.co_filename in analyzed:
                 sites.append(_frame_site(frame))
             frame = frame.f_back

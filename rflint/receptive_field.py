@@ -33,7 +33,7 @@ class Window:
     transposed: bool = False
 
     def __post_init__(self) -> None:
-        whole = tuple(int(s) if Fraction(s).denominator == 1 else Fraction(s) for s in self.stride)
+        whole = tuple(s if type(s) is int else int(s) if Fraction(s).denominator == 1 else Fraction(s) for s in self.stride)
         object.__setattr__(self, "stride", whole)
 
     def apply(self, axis: int, pair: Pair) -> Pair:
