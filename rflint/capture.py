@@ -477,7 +477,6 @@ class _Recorder(fx.Interpreter):
         self.ndim = ndim
         self.index: dict[fx.Node, int] = {}
         self.nodes: list[CapturedNode] = []
-        self.modules = self.submodules
         self.call_names = CallNames()
 
     def run(self, x: torch.Tensor) -> Any:
@@ -506,7 +505,7 @@ class _Recorder(fx.Interpreter):
         elif n.op == "get_attr":
             captured = CapturedNode(n.name, "constant", "constant", ())
         elif n.op == "call_module":
-            captured = module_node(n.target, self.modules[n.target], args, result, inputs, self.ndim)
+            captured = module_node(n.target, self.submodules[n.target], args, result, inputs, self.ndim)
         else:
             called_at = n.meta.get("called_at")
             captured = function_node(self.call_names(n.target), n.target, args, kwargs, result, inputs, self.ndim,
@@ -519,7 +518,7 @@ class _Recorder(fx.Interpreter):
         """The output of a node whose shape is known without running it (see
         ``known_output``), else None."""
         if n.op == "call_module" and len(args) == 1 and not n.kwargs and _is_meta(args[0]):
-            return _module_output(self.modules[n.target], args[0])
+            return _module_output(self.submodules[n.target], args[0])
         if n.op == "call_function":
             return known_output(n.target, args, n.kwargs)
         return None
