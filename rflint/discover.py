@@ -36,6 +36,11 @@ class ModelEntry:
     def factory(self) -> Callable[[], nn.Module]:
         return functools.partial(self.target, **self.kwargs)
 
+    @property
+    def type_name(self) -> str:
+        """``module:qualname`` of the factory or class, as ``component_types`` names classes."""
+        return f"{self.target.__module__}:{self.target.__qualname__}"
+
 
 def definitions(source: str) -> dict[str, tuple[int, int]]:
     """Top-level def/class name -> (line, 1-based column of the keyword)."""

@@ -187,11 +187,8 @@ def search_file_fixes(analysed: Sequence[tuple[ModelEntry, Result]], job) -> dic
 def without_building_blocks(analysed: Sequence[tuple[ModelEntry, Result]]) -> list[tuple[ModelEntry, Result]]:
     """The models that are not building blocks of another model in ``analysed``: a class
     another model is built from is checked through that model, not as a sibling of its own."""
-    def type_name(entry: ModelEntry) -> str:
-        return f"{entry.target.__module__}:{entry.target.__qualname__}"
-
-    blocks = {c for entry, result in analysed for c in result.component_types if c != type_name(entry)}
-    return [(entry, result) for entry, result in analysed if type_name(entry) not in blocks]
+    blocks = {c for entry, result in analysed for c in result.component_types if c != entry.type_name}
+    return [(entry, result) for entry, result in analysed if entry.type_name not in blocks]
 
 
 @contextlib.contextmanager

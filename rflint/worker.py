@@ -121,7 +121,7 @@ def analyze_entry(entry, job) -> ModelReport:
     input_res, source = job.resolution_for(entry)
     shown = (input_res, input_res) if isinstance(input_res, int) else input_res  # until the model says its axes
     model = ModelReport(entry.name, entry.file, entry.line, entry.column, shown, entry.kind,
-                        type_name=f"{entry.target.__module__}:{entry.target.__qualname__}", input_res_source=source)
+                        type_name=entry.type_name, input_res_source=source)
     try:
         result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
     except CaptureError as error:
