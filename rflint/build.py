@@ -22,6 +22,8 @@ from torch import nn
 
 from .result import Site
 
+META = torch.device("meta")
+
 
 @dataclass
 class Built:
@@ -37,14 +39,13 @@ def parameters_on_meta() -> Iterator[None]:
     register_buffer = nn.Module.register_buffer
 
     def meta_parameter(module, name, param):
+        if param is not None and not param.is_meta:
+            param = type(param)(torch.empty_like(param, device=META), requires_grad=param.requires_grad)
         register_parameter(module, name, param)
-        if param is not None and param.device.type != "meta":
-            kind = type(param)
-            module._parameters[name] = kind(param.to("meta"), requires_grad=param.requires_grad)
 
     def meta_buffer(module, name, tensor, persistent=True):
-        if tensor is not None:
-            tensor = tensor.to("meta")
+        if tensor is not None and not tensor.is_meta:
+            tensor = torch.empty_like(tensor, device=META)
         register_buffer(module, name, tensor, persistent=persistent)
 
     nn.Module.register_parameter = meta_parameter
@@ -91,24 +92,49 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
     records: dict[int, tuple[nn.Module, tuple[Site, ...]]] = {}
     module_init = nn.Module.__init__
     outside = sys._getframe(2)  # the caller of ``with recording_sites(...)``: frames from there out built nothing
+    constructor_codes: dict[type, frozenset] = {}
+    # Sibling modules are built from the same frames: the sites of a caller (its own, if in
+    # an analyzed file, then its callers') are kept while it stays at the same instruction.
+    kept: dict = {}
+
+    def sites_from(frame) -> tuple[Site, ...]:
+        pending = []
+        while frame is not None and frame is not outside and kept.get(frame, (None,))[0] != frame.f_lasti:
+            pending.append(frame)
+            frame = frame.f_back
+        sites = kept[frame][1] if frame in kept else ()
+        for index in range(len(pending) - 1, -1, -1):
+            frame = pending[index]
+            if frame.f_code.co_filename in analyzed:
+                sites = (_frame_site(frame), *sites)
+            if index:  # the innermost frame is not kept: a finished frame holds on to its locals
+                kept[frame] = (frame.f_lasti, sites)
+        return sites
 
     def recording_init(self, *args, **kwargs):
         module_init(self, *args, **kwargs)
         frame = sys._getframe(1)
-        while frame is not None and frame.f_code.co_name == "__init__" and frame.f_locals.get("self") is self:
+        kind = type(self)
+        own = constructor_codes.get(kind) or constructor_codes.setdefault(kind, _constructor_codes(kind))
+        if frame.f_code in own:  # the constructor that called Module.__init__ is self's
             frame = frame.f_back
-        sites = []
-        while frame is not None and frame is not outside:
-            if frame.f_code.co_filename in analyzed:
-                sites.append(_frame_site(frame))
-            frame = frame.f_back
-        records[id(self)] = (self, tuple(sites))
+            # Reading a frame's locals copies them all: only a frame that may be self's is read.
+            while frame is not None and frame.f_code in own and frame.f_locals.get("self") is self:
+                frame = frame.f_back
+        records[id(self)] = (self, sites_from(frame))
 
     nn.Module.__init__ = recording_init
     try:
         yield records
     finally:
         nn.Module.__init__ = module_init
+
+
+def _constructor_codes(kind: type) -> frozenset:
+    """The code of every ``__init__`` in ``kind``'s MRO: the frames that can build an instance."""
+    return frozenset(
+        vars(klass)["__init__"].__code__ for klass in kind.__mro__ if hasattr(vars(klass).get("__init__"), "__code__")
+    )
 
 
 @contextlib.contextmanager
@@ -174,7 +200,25 @@ def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Bui
         for path, module in model.named_modules(remove_duplicate=False)
         if id(module) in records and records[id(module)][1]
     }
-    return Built(model.eval(), mode, sites)
+    return Built(in_eval_mode(model), mode, sites)
+
+
+def in_eval_mode(model: nn.Module) -> nn.Module:
+    """``model.eval()``. A module that keeps nn.Module's ``train`` and ``__setattr__`` gets
+    its flag written directly: ``Module.__setattr__``'s checks of its parameters, buffers and
+    children cost more than the rest of ``eval`` (0.5 ms of EfficientNet-B0's 0.75)."""
+    if type(model).eval is not nn.Module.eval:
+        return model.eval()
+    pending = [model]
+    while pending:
+        module = pending.pop()
+        kind = type(module)
+        if kind.train is nn.Module.train and kind.__setattr__ is nn.Module.__setattr__:
+            object.__setattr__(module, "training", False)
+            pending.extend(child for child in module._modules.values() if child is not None)
+        else:
+            module.train(False)
+    return model
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
