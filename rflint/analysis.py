@@ -5,10 +5,12 @@ Pipeline: build (meta device) -> capture (torch.fx, or eager recording) -> recep
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import gc
 import inspect
+import linecache
 import os
 from collections import Counter
 from typing import Callable, Iterable, Sequence
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from . import receptive_field as rf
-from .build import build, meta_copy
+from .build import build, meta_copy, type_names
 from .capture import capture, input_spec
 from .result import Layer, Result, Site, as_resolution
 
@@ -32,7 +34,7 @@ class CaptureError(RuntimeError):
 
 def component_types(model: nn.Module) -> frozenset[str]:
     """Every class the model is made of, so classes that are only blocks can be told apart."""
-    return frozenset(f"{kind.__module__}:{kind.__qualname__}" for kind in {type(m) for m in model.modules()})
+    return type_names({type(m) for m in model.modules()})
 
 
 LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
@@ -73,21 +75,19 @@ def garbage_collection_paused():
 
 
 def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
-    build_mode = "given"
-    sites: dict = {}
     source = _definition_site(model_or_factory)
     if isinstance(model_or_factory, nn.Module):
-        model = model_or_factory
+        model, build_mode, sites, components = model_or_factory, "given", {}, component_types(model_or_factory)
     else:
         if analyzed_files is None:
             analyzed_files = [source.file] if source else []
         built = build(model_or_factory, analyzed_files)
-        model, build_mode, sites = built.model, built.mode, built.sites
+        model, build_mode, sites, components = built.model, built.mode, built.sites, built.component_types
     if build_mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real
     channel_options, ndim = input_spec(model)
     res = as_resolution(input_res, ndim)
-    captured = _capture_with_channels(model, res, channel_options)
+    captured = _capture_with_channels(model, res, channel_options, components)
     fields = rf.propagate(
         [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
     )
@@ -126,13 +126,13 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
         neutral_ops=neutral,
         capture=captured.method,
         build=build_mode,
-        component_types=component_types(model),
+        component_types=components,
         source=source,
         factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
     )
 
 
-def _capture_with_channels(model: nn.Module, res, channel_options):
+def _capture_with_channels(model: nn.Module, res, channel_options, components: frozenset[str]):
     """Capture with the first channel count the model accepts: the first conv built is
     not always the first one run (a functional stem conv)."""
     first_error = None
@@ -141,20 +141,50 @@ def _capture_with_channels(model: nn.Module, res, channel_options):
             return capture(model, res, channels)
         except Exception as error:
             first_error = first_error or error
-    raise CaptureError(str(first_error), component_types(model)) from first_error
+    raise CaptureError(str(first_error), components) from first_error
 
 
 def _definition_site(target) -> Site | None:
-    """The ``def``/``class`` line of a factory or model class (of a partial's function)."""
+    """The ``def``/``class`` line of a factory or model class (of a partial's function):
+    its first decorator's, as ``inspect.getsourcelines`` says, without tokenizing the
+    definition (and, for a class, without parsing its file again for every model)."""
     target = target.func if isinstance(target, functools.partial) else target
     target = target if inspect.isfunction(target) or inspect.isclass(target) else type(target)
     target = inspect.unwrap(target)  # torchvision's factories are decorated
     try:
         file = os.path.abspath(inspect.getsourcefile(target))
-        _, line = inspect.getsourcelines(target)
-    except (TypeError, OSError):
+    except TypeError:  # a builtin, or no source file
         return None
+    if inspect.isfunction(target):
+        line = target.__code__.co_firstlineno
+    else:
+        line = _class_lines("".join(linecache.getlines(file))).get(target.__qualname__)
+        if line is None:
+            return None
     return Site(file, line, 1, line, 1)
+
+
+@functools.lru_cache(maxsize=16)
+def _class_lines(source: str) -> dict[str, int]:
+    """The line of every class of a file (of its first decorator), by qualified name."""
+    lines: dict[str, int] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                name = prefix + child.name
+                lines.setdefault(name, child.decorator_list[0].lineno if child.decorator_list else child.lineno)
+                visit(child, name + ".")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                visit(child, f"{prefix}{child.name}.<locals>.")
+            else:
+                visit(child, prefix)
+
+    try:
+        visit(ast.parse(source), "")
+    except (SyntaxError, ValueError):
+        pass
+    return lines
 
 
 def propose_fixes(result: Result):

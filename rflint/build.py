@@ -30,6 +30,7 @@ class Built:
     model: nn.Module
     mode: str  # "meta" (parameters on the meta device) or "cpu" (real fallback)
     sites: dict[str, tuple[Site, ...]]  # module path -> construction frames in analyzed files, innermost first
+    component_types: frozenset[str]  # every class the model is made of
 
 
 @contextlib.contextmanager
@@ -195,12 +196,18 @@ def build(factory: Callable[[], nn.Module], analyzed: Iterable[str] = ()) -> Bui
                 raise
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    sites = {
-        path: records[id(module)][1]
-        for path, module in model.named_modules(remove_duplicate=False)
-        if id(module) in records and records[id(module)][1]
-    }
-    return Built(in_eval_mode(model), mode, sites)
+    sites, kinds = {}, set()
+    for path, module in model.named_modules(remove_duplicate=False):
+        kinds.add(type(module))
+        record = records.get(id(module))
+        if record and record[1]:
+            sites[path] = record[1]
+    return Built(in_eval_mode(model), mode, sites, type_names(kinds))
+
+
+def type_names(kinds: Iterable[type]) -> frozenset[str]:
+    """``module:qualname`` of each class, the spelling of ``Result.component_types``."""
+    return frozenset(f"{kind.__module__}:{kind.__qualname__}" for kind in kinds)
 
 
 def in_eval_mode(model: nn.Module) -> nn.Module:
