@@ -67,18 +67,20 @@ def _char_column(file: str, line: int, byte_col: int | None) -> int:
 
 
 def _frame_site(frame) -> Site:
-    return _site_at(frame.f_code, frame.f_lasti, frame.f_lineno)
+    code = frame.f_code
+    # Code objects compare equal across files (co_filename is not compared): copies of a
+    # model file must not share sites.
+    return _site_at(code, code.co_filename, frame.f_lasti, frame.f_lineno)
 
 
-@functools.lru_cache(maxsize=None)
-def _site_at(code, lasti: int, lineno: int) -> Site:
+@functools.lru_cache(maxsize=4096)
+def _site_at(code, file: str, lasti: int, lineno: int) -> Site:
     """The span of the instruction at ``lasti``: for a call, the whole call expression."""
     line, end_line, col, end_col = lineno, None, None, None
     if hasattr(code, "co_positions") and lasti >= 0:  # Python >= 3.11
         line, end_line, col, end_col = next(itertools.islice(code.co_positions(), lasti // 2, None))
         line = line or lineno
     end_line = end_line or line
-    file = code.co_filename
     return Site(file, line, _char_column(file, line, col), end_line, _char_column(file, end_line, end_col))
 
 
