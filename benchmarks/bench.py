@@ -72,7 +72,7 @@ RESULTS = REPO / "benchmarks" / "results.md"
 GIB_KB = 1024 * 1024
 RES = 224
 QUICK_RFA_MODELS = ["resnet18", "mobilenet_v3_large", "efficientnet_b0"]
-CHILD_KINDS = ("rfa", "rflint", "rfa-all", "rflint-all")
+CHILD_KINDS = ("rfa", "rflint", "floor", "rfa-all", "rflint-all")
 TIME = shutil.which("time", path="/usr/bin:/bin")
 
 
@@ -131,6 +131,31 @@ def child_rflint(name: str, again: bool = True) -> dict:
     }
 
 
+def child_floor(name: str) -> dict:
+    """The floor of any tool built on torch.fx: the model built on the meta device with
+    ``torch.nn.init`` skipped, then ``torch.fx.symbolic_trace``; nothing else (no shapes,
+    no receptive fields). First and second call, as for rflint."""
+    import warnings
+
+    import torch
+    import torch.fx
+    from torch import nn
+
+    warnings.simplefilter("ignore")
+    import torchvision
+
+    for init in [n for n in dir(nn.init) if n.endswith("_") and not n.startswith("_")]:
+        setattr(nn.init, init, lambda tensor, *args, **kwargs: tensor)
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        with torch.device("meta"):
+            model = torchvision.models.get_model(name, weights=None)
+        torch.fx.symbolic_trace(model)
+        times.append(time.perf_counter() - start)
+    return {"total_s": times[0], "steady_s": times[1]}
+
+
 def child_all(kind: str, names: list[str]) -> dict:
     """Every model in one process, one after the other (how the issue timed RFA-Toolbox)."""
     import resource
@@ -153,7 +178,7 @@ def child_main(kind: str, name: str) -> int:
         if kind.endswith("-all"):
             payload = child_all(kind[:-len("-all")], name.split(","))
         else:
-            payload = (child_rfa if kind == "rfa" else child_rflint)(name)
+            payload = {"rfa": child_rfa, "rflint": child_rflint, "floor": child_floor}[kind](name)
     except BaseException as error:  # noqa: BLE001 - the parent records it as the model's crash
         message = " ".join(str(error).split())[:200]
         payload = {"error": f"{type(error).__name__}: {message}"}
@@ -428,6 +453,7 @@ class Comparison:
     model: str
     rfa: dict
     rflint: dict
+    floor: dict
     table: int | None
 
     @property
@@ -449,10 +475,11 @@ def compare_with_rfa(models: list[str], timeout: float, log) -> list[Comparison]
     for name in models:
         rfa = run_child("rfa", name, timeout)
         rflint = run_child("rflint", name, timeout)
-        row = Comparison(name, rfa, rflint, expected.get(name, (None, None))[1])
+        floor = run_child("floor", name, timeout)
+        row = Comparison(name, rfa, rflint, floor, expected.get(name, (None, None))[1])
         rows.append(row)
         log(f"  {name}: RFA {_seconds(rfa)}, rflint {_seconds(rflint)}"
-            + (f", ratio {row.ratio:.0f}x" if row.ratio else "")
+            + (f", ratio {row.ratio:.0f}x" if row.ratio else "") + f", fx floor {floor.get('error') or format(floor['steady_s'], '.3f') + ' s'}"
             + f", I_min RFA {_imin(rfa)} rflint {_imin(rflint)}")
     return rows
 
@@ -600,10 +627,15 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str, one_
         f"Each model at {RES} px, each tool in a fresh subprocess per model, same run. Times exclude interpreter start "
         "and `import torch, torchvision` and include building the model: RFA-Toolbox builds it for real and traces a "
         "CPU forward with autograd on; rflint builds on the meta device. *rflint s* is its first call in the process "
-        "(used for the ratio), *rflint 2nd* a second call in the same process (steady state, as in a CLI worker).",
+        "(used for the ratio), *rflint 2nd* a second call in the same process (steady state, as in a CLI worker). "
+        "*fx floor* is what any tool built on torch.fx spends before it computes anything: the model built on the meta "
+        "device with `torch.nn.init` skipped, then `torch.fx.symbolic_trace`, timed on its second call in the process "
+        "(one-time costs paid, such as the table of Tensor methods fx builds on first use); *50x budget* is "
+        "RFA-Toolbox's time / 50.",
         "",
-        "| model | RFA s | rflint s | rflint 2nd | ratio | I_min RFA | I_min rflint | I_min expected | RFA peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | RFA s | rflint s | rflint 2nd | ratio | fx floor s | 50x budget s | I_min RFA | I_min rflint "
+        "| I_min expected | RFA peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in comparisons:
         rfa_s = c.rfa["error"] if "error" in c.rfa else f"{c.rfa['total_s']:.2f}"
@@ -611,7 +643,9 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str, one_
         rf_2 = "—" if "error" in c.rflint else f"{c.rflint['steady_s']:.3f}"
         ratio = f"{c.ratio:.0f}x" if c.ratio else "—"
         rss = "—" if "error" in c.rfa else _mib(c.rfa["maxrss_kb"])
-        lines.append(f"| {c.model} | {rfa_s} | {rf_s} | {rf_2} | {ratio} | {_imin(c.rfa)} | {_imin(c.rflint)} "
+        floor = c.floor["error"] if "error" in c.floor else f"{c.floor['steady_s']:.3f}"
+        budget = "—" if "error" in c.rfa else f"{c.rfa['total_s'] / 50:.3f}"
+        lines.append(f"| {c.model} | {rfa_s} | {rf_s} | {rf_2} | {ratio} | {floor} | {budget} | {_imin(c.rfa)} | {_imin(c.rflint)} "
                      f"| {c.table if c.table is not None else '—'} | {rss} |")
     ratios = [c.ratio for c in comparisons if c.ratio]
     steady = [c.steady_ratio for c in comparisons if c.steady_ratio]
@@ -627,6 +661,16 @@ def render_rfa(comparisons: list[Comparison], scenarios, counts, note: str, one_
             f"the issue's own figure for RFA-Toolbox (a median per model): {_verdict(statistics.median(ratios) >= 50)}; "
             f"model by model, {sum(r >= 50 for r in ratios)}/{len(ratios)} reach it on the first call and "
             f"{sum(r >= 50 for r in steady)}/{len(steady)} in the steady state."
+        )
+        floored = [c for c in comparisons if c.ratio and "error" not in c.floor]
+        below = [c for c in floored if c.ratio < 50]
+        unreachable = [c.model for c in below if c.floor["steady_s"] > c.rfa["total_s"] / 50]
+        lines.append(
+            f"Of the {len(below)} models below 50x on the first call, {len(unreachable)} have a 50x budget smaller than the "
+            f"fx floor ({', '.join(unreachable) or 'none'}): no tool that builds the model and traces it with torch.fx "
+            f"reaches 50x on them, even with every one-time cost paid. rflint's whole analysis (build, trace, meta run, "
+            f"receptive fields) takes less than the floor on {sum(c.rflint['steady_s'] < c.floor['steady_s'] for c in floored)}"
+            f"/{len(floored)} models (second calls of both)."
         )
         cold = next((s for s in scenarios if s.name.startswith("classifiers") and s.mode == "cold"), None)
         count = next((c for c in counts if c.label.startswith("classifiers")), None)
