@@ -30,7 +30,11 @@ torchvision first (not timed); the timed part is building the model plus the ana
 (RFA: real CPU build, ``torch.jit.trace`` forward with autograd on, graph, ``input_resolution_range``;
 rflint: ``rflint.analyze(factory, 224)``, meta build, fx trace, meta forward, receptive
 fields). rflint's figure is its first call in a fresh process (the conservative one); its
-second call in the same process (steady state, as in a CLI worker) is listed too.
+second call in the same process (steady state, as in a CLI worker) is listed too. A third
+child measures the fx floor: the model built on the meta device with ``torch.nn.init``
+skipped, then stock ``torch.fx.symbolic_trace`` and nothing else, timed on its second call.
+Where that floor exceeds RFA-Toolbox's time / 50, no tool that builds the model and traces
+it with torch.fx can be 50x faster than RFA-Toolbox on it.
 
 ``PYTHONPATH=tests/shims``: in this environment the installed torchvision wheel does not
 match the CPU torch build, and ``import torchvision`` fails ("operator torchvision::nms does
