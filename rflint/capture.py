@@ -71,6 +71,7 @@ RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as", 
 REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
               "nanmean", "nansum", "median", "all", "any", "var_mean", "std_mean", "argmax", "argmin"}
 META = torch.device("meta")
+PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
 ATTENTION = re.compile(r"attention|attn", re.IGNORECASE)
 # Ops known to mix no spatial positions: they are neutral and not worth reporting.
 POINTWISE = {
@@ -544,7 +545,9 @@ class _Recorder(fx.Interpreter):
 
 
 def _is_meta(x) -> bool:
-    return isinstance(x, torch.Tensor) and x.is_meta
+    """A plain meta tensor (or parameter): a tensor subclass keeps its own ``__torch_function__``
+    and makes its own outputs, so its ops run."""
+    return type(x) in PLAIN_TENSORS and x.is_meta
 
 
 def _empty(like: torch.Tensor, shape) -> torch.Tensor:
@@ -658,7 +661,7 @@ def _conv_output(conv: _ConvNd, x: torch.Tensor) -> torch.Tensor | None:
 def _same_shape_operand(a: torch.Tensor, b) -> torch.Tensor | None:
     """``a + b`` where one side already has the result's shape (a residual add, SE's
     scaling); a mismatch is left to the real op, whose error says why the model fails."""
-    if not isinstance(b, torch.Tensor) or a.dtype != b.dtype or b.device != a.device:
+    if not _is_meta(b) or a.dtype != b.dtype:
         return None
     shape = _broadcast(a.shape, b.shape)
     return a if shape == a.shape else b if shape == b.shape else None

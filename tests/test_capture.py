@@ -14,7 +14,7 @@ from torch import nn
 
 from helpers import rflint
 from rflint import analysis, analyze
-from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx, is_torch_function
+from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx, is_torch_function, known_output
 from rflint.capture_fallback import capture_eager
 
 
@@ -334,3 +334,23 @@ def test_skipping_a_norms_kernel_still_proves_the_model_runs(functional):
     bn = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(4))  # 8 channels into a 4-channel BatchNorm
     with pytest.raises(analysis.CaptureError):
         analyze(bn, 32)
+
+
+class Tagged(torch.Tensor):
+    """A tensor subclass: torch's default ``__torch_function__`` keeps it through every op."""
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: (torch.relu, (x,), {}),
+    lambda x: (torch.cat, ([x, x],), {"dim": 1}),
+    lambda x: (torch.add, (torch.empty(1, 4, 8, 8, device="meta"), x), {}),
+])
+def test_shapes_by_formula_only_for_plain_tensors(call):
+    """The shortcut makes plain tensors: a subclass's own op runs and keeps its type."""
+    plain = torch.empty(1, 4, 8, 8, device="meta")
+    target, args, kwargs = call(plain)
+    shortcut = known_output(target, args, kwargs)
+    assert type(shortcut) is torch.Tensor and shortcut.shape == target(*args, **kwargs).shape
+    target, args, kwargs = call(plain.as_subclass(Tagged))
+    assert known_output(target, args, kwargs) is None
+    assert type(target(*args, **kwargs)) is Tagged
