@@ -12,6 +12,7 @@ import gc
 import inspect
 import linecache
 import os
+import re
 from collections import Counter
 from typing import Callable, Iterable, Sequence
 
@@ -25,11 +26,38 @@ from .result import Layer, Result, Site, as_resolution
 
 
 class CaptureError(RuntimeError):
-    """The model was built but could not be traced or run at the input resolution."""
+    """The model was built but could not be traced or run at the input resolution.
 
-    def __init__(self, message: str, component_types: frozenset[str]):
-        super().__init__(message)
+    ``reason`` is a short explanation when torch's own message would mislead (it suggests
+    settings of torch's for an op that needs tensor values), else None."""
+
+    def __init__(self, message: str, component_types: frozenset[str], reason: str | None = None):
+        super().__init__(reason or message)
         self.component_types = component_types
+        self.reason = reason
+
+
+# Torch's errors for a forward that reads tensor values, which a meta-device run has none of
+# (detection post-processing: boolean masks, nonzero, unique, ``.item()``); the group names the op.
+VALUE_DEPENDENT = re.compile(
+    r"function for torch\.(?P<registered>\w+)\(\) raises unimplemented"
+    r"|aten::(?P<aten>\w+): attempted to run this operator with Meta tensors"
+    r"|Tensor\.(?P<item>item)\(\) cannot be called on meta tensors"
+    r"|(?P<copy>Cannot copy out of meta tensor)"
+    r"|cannot (?P<repeat>repeat_interleave) a meta tensor"
+)
+
+
+def value_dependent_reason(error: BaseException) -> str | None:
+    """A one-line reason for an error that means the forward needs tensor values."""
+    found = VALUE_DEPENDENT.search(str(error))
+    if found is None:
+        return None
+    name = found.group(found.lastgroup)
+    op = {"registered": f"torch.{name}", "aten": name.lstrip("_"), "item": "Tensor.item()",
+          "copy": "a copy of its data", "repeat": "torch.repeat_interleave"}[found.lastgroup]
+    return (f"the forward reads tensor values ({op}), which a meta-device run does not have "
+            "(data-dependent post-processing, as in detection heads): lint the backbone")
 
 
 def component_types(model: nn.Module) -> frozenset[str]:
@@ -141,7 +169,7 @@ def _capture_with_channels(model: nn.Module, res, channel_options, components: f
             return capture(model, res, channels)
         except Exception as error:
             first_error = first_error or error
-    raise CaptureError(str(first_error), components) from first_error
+    raise CaptureError(str(first_error), components, value_dependent_reason(first_error)) from first_error
 
 
 def _definition_site(target) -> Site | None:

@@ -125,7 +125,7 @@ def analyze_entry(entry, job) -> ModelReport:
     try:
         result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
     except CaptureError as error:
-        model.status, model.error = "error", f"RF903: cannot trace: {one_line(error.__cause__)}"
+        model.status, model.error = "error", f"RF903: cannot trace: {error.reason or one_line(error.__cause__)}"
         model.component_types = error.component_types
         return model
     except (Exception, SystemExit) as error:

@@ -354,3 +354,34 @@ def test_shapes_by_formula_only_for_plain_tensors(call):
     target, args, kwargs = call(plain.as_subclass(Tagged))
     assert known_output(target, args, kwargs) is None
     assert type(target(*args, **kwargs)) is Tagged
+
+
+class KeepsPositives(nn.Module):
+    """A detection-style forward: the kept values depend on the data."""
+
+    def __init__(self, keep):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.keep = keep
+
+    def forward(self, x):
+        return self.keep(self.conv(x))
+
+
+@pytest.mark.parametrize("keep, op", [
+    (lambda y: y[y > 0], "torch.nonzero"),
+    (lambda y: torch.unique(y), "unique2"),
+    (lambda y: y * y.max().item(), "Tensor.item()"),
+])
+def test_a_forward_that_reads_tensor_values_gets_a_plain_reason(keep, op):
+    """torch's own message suggests a setting of torch's; the reason says what happened."""
+    with pytest.raises(analysis.CaptureError) as failure:
+        analyze(KeepsPositives(keep), 32)
+    assert failure.value.reason.startswith(f"the forward reads tensor values ({op}), which a meta-device run")
+    assert str(failure.value) == failure.value.reason
+
+
+def test_other_capture_failures_keep_torch_s_message():
+    with pytest.raises(analysis.CaptureError) as failure:
+        analyze(nn.Sequential(nn.Conv2d(3, 4, 5)), 2)
+    assert failure.value.reason is None and "Kernel size can't be greater" in str(failure.value)

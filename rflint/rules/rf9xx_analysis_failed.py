@@ -52,10 +52,14 @@ class CaptureFailed(Rule):
     or the shapes do not fit the resolution).
 
     ## Why is this bad?
-    The model is not analyzed. The message names the exception type and text.
+    The model is not analyzed. The message names the exception type and text, except
+    when the forward reads tensor values (``torch.nonzero``, a boolean mask, ``.item()``,
+    ``unique``): the meta device has none, and the message says so. Detection models do
+    this in their post-processing, which has no receptive field.
 
     ## Use instead
-    Check that the model runs at ``--input-res``; report the op that failed to rflint.
+    Check that the model runs at ``--input-res``; for a detection model, lint its backbone
+    (a factory returning ``model.backbone``); report any other op that failed to rflint.
     """
 
     code = "RF903"
