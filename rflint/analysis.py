@@ -114,7 +114,10 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
     if build_mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real
     channel_options, ndim = input_spec(model)
-    res = as_resolution(input_res, ndim)
+    try:
+        res = as_resolution(input_res, ndim)
+    except ValueError as error:  # "DxHxW" for a 2-D model: it cannot run at that resolution
+        raise CaptureError(str(error), components) from error
     captured = _capture_with_channels(model, res, channel_options, components)
     fields = rf.propagate(
         [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim

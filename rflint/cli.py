@@ -25,7 +25,7 @@ def parser() -> argparse.ArgumentParser:
         "and rewrite the stride or patch-size literal that fixes it.",
     )
     p.add_argument("paths", nargs="*", default=None, help="files or folders to lint (default: .)")
-    p.add_argument("--input-res", metavar="N|HxW|auto", help="input resolution the model is trained on (default 224)")
+    p.add_argument("--input-res", metavar="N|HxW|DxHxW|auto", help="input resolution the model is trained on (default 224)")
     p.add_argument("--select", metavar="CODES", help="comma-separated rule codes or prefixes to enable")
     p.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to disable")
     p.add_argument("--format", "--output-format", dest="format", choices=FORMATS, help="output format (default concise)")

@@ -39,7 +39,7 @@ DEFAULT_EXCLUDE = (
 
 _FILE_TARGET = re.compile(r"(?P<file>.+\.py)::(?P<name>[A-Za-z_][\w.]*)")
 _MODULE_TARGET = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_][\w.]*)")
-_RESOLUTION = re.compile(r"([1-9][0-9]*)(?:[xX]([1-9][0-9]*))?")
+_RESOLUTION = re.compile(r"[1-9][0-9]*(?:[xX][1-9][0-9]*){0,2}")
 
 
 class ConfigError(ValueError):
@@ -129,10 +129,11 @@ def load_settings(config_path: Path | None, cli: dict[str, Any]) -> Settings:
     )
 
 
-def parse_input_res(text: str) -> tuple[int, int] | Literal["auto"]:
-    """``224`` (square), ``224x192`` (height x width) or ``auto`` (each model's declared size).
+def parse_input_res(text: str) -> tuple[int, ...] | Literal["auto"]:
+    """``224`` (square), ``224x192`` (height x width), ``16x112x112`` (depth x height x width,
+    for Conv3d models) or ``auto`` (each model's declared size).
 
-    Raises ValueError with the reason, e.g. ``expected a positive int, "HxW" or "auto", got "big"``.
+    Raises ValueError with the reason, e.g. ``expected a positive int, "HxW", "DxHxW" or "auto", got "big"``.
     """
     return _resolution(text, allow_auto=True)
 
@@ -234,18 +235,19 @@ def _parse(table: Any, where: str, label: str, root: Path) -> dict[str, Any]:
     return fields
 
 
-def _resolution(value: Any, allow_auto: bool) -> tuple[int, int] | Literal["auto"]:
-    """An input resolution from TOML or the command line: ``224``, ``"224x192"``, ``[224, 192]``."""
+def _resolution(value: Any, allow_auto: bool) -> tuple[int, ...] | Literal["auto"]:
+    """An input resolution from TOML or the command line: ``224``, ``"224x192"``, ``[224, 192]``,
+    and for a Conv3d model depth x height x width (``"16x112x112"``, ``[16, 112, 112]``)."""
     if allow_auto and value == "auto":
         return "auto"
-    match = _RESOLUTION.fullmatch(value.strip()) if isinstance(value, str) else None
-    if match is not None:
-        return int(match[1]), int(match[2] or match[1])
+    if isinstance(value, str) and _RESOLUTION.fullmatch(value.strip()):
+        sizes = [int(size) for size in value.strip().lower().split("x")]
+        value = sizes if len(sizes) > 1 else sizes[0]
     if _positive_int(value):
         return value, value
-    if isinstance(value, list) and len(value) == 2 and all(map(_positive_int, value)):
-        return value[0], value[1]
-    forms = 'a positive int, "HxW" or "auto"' if allow_auto else 'a positive int or "HxW"'
+    if isinstance(value, list) and len(value) in (2, 3) and all(map(_positive_int, value)):
+        return tuple(value)
+    forms = 'a positive int, "HxW", "DxHxW" or "auto"' if allow_auto else 'a positive int, "HxW" or "DxHxW"'
     raise _BadValue(f"expected {forms}, got {_shown(value)}")
 
 

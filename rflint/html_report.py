@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
         description="Write a self-contained HTML report of one model's receptive fields and proposed fix.",
     )
     p.add_argument("spec", metavar="MODEL_SPEC", help='"path.py::name" or "package.module:factory"')
-    p.add_argument("--input-res", default="224", metavar="N|HxW|auto",
+    p.add_argument("--input-res", default="224", metavar="N|HxW|DxHxW|auto",
                    help="input resolution the model is trained on (default 224)")
     p.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
     p.add_argument("--no-fix", action="store_true", help="do not search for a fix (faster)")
@@ -133,7 +133,7 @@ def _load(configured, file: str, analyzed, overrides=None):
 
 
 def _requested_resolution(text: str):
-    """N, HxW or ``auto``, checked before the (slow) import."""
+    """N, HxW, DxHxW or ``auto``, checked before the (slow) import."""
     from .config import parse_input_res
 
     try:
@@ -150,7 +150,7 @@ def _resolution(requested, entry):
 
     res = declared_resolution(entry) if requested == "auto" else requested
     if res is None:
-        raise ReportError(f"--input-res auto: {entry.name} declares no input resolution; pass N or HxW")
+        raise ReportError(f"--input-res auto: {entry.name} declares no input resolution; pass N, HxW or DxHxW")
     return broadcast(res)
 
 

@@ -43,6 +43,28 @@ def test_config_input_res_and_explicit_model_with_kwargs_and_resolution(tmp_path
     assert "wide analyzed at 6x6 (input resolution from the model's [tool.rflint] entry)" in run.stderr
 
 
+def test_a_depth_x_height_x_width_resolution_for_video_models(tmp_path):
+    """A square size would also set a video model's number of frames; DxHxW does not."""
+    (tmp_path / "video.py").write_text(textwrap.dedent('''\
+        from torch import nn
+
+
+        def clip_net() -> nn.Module:
+            return nn.Sequential(nn.Conv3d(3, 8, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3)), nn.Conv3d(8, 8, 3))
+
+
+        def image_net() -> nn.Module:
+            return nn.Conv2d(3, 8, 3)
+    '''))
+    run = rflint("video.py", "--input-res", "16x112x112", "--no-cache", "--verbose", cwd=tmp_path)
+    assert "clip_net analyzed at 16x112x112" in run.stderr
+    assert not any("[clip_net]" in line for line in run.stdout.splitlines())
+    assert ("video.py:8:1: RF903 [image_net] cannot trace: ValueError: input resolution (16, 112, 112) has 3 axes, "
+            "the model has 2") in run.stdout
+    run = rflint("video.py", "--input-res", "16x8x8", "--no-cache", "--select", "RF003", cwd=tmp_path)
+    assert "video.py:4:1: RF003 [clip_net] model is not fully utilized: I_min=5x11x11 >= I_res=16x8x8" in run.stdout
+
+
 def test_command_line_beats_config(tmp_path):
     repo = project(tmp_path, "input-res = 32\n")
     assert rflint(".", "--input-res", "256", "--no-cache", cwd=repo).returncode == 0

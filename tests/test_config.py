@@ -134,7 +134,8 @@ def test_extend_exclude_keeps_default_exclude(tmp_path):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("224", (224, 224)), ('"224x192"', (224, 192)), ('"96X64"', (96, 64)), ("[7, 9]", (7, 9))],
+    [("224", (224, 224)), ('"224x192"', (224, 192)), ('"96X64"', (96, 64)), ("[7, 9]", (7, 9)),
+     ('"16x112x112"', (16, 112, 112)), ("[8, 64, 48]", (8, 64, 48))],
 )
 def test_input_res_forms(tmp_path, value, expected):
     assert load(tmp_path, f"[tool.rflint]\ninput-res = {value}\n").input_res == expected
@@ -159,10 +160,10 @@ def test_unknown_key_without_close_match(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "toml, expected",
     [
-        ('input-res = "big"', """invalid value for 'input-res': expected a positive int, "HxW" or "auto", got "big\""""),
-        ("input-res = 0", """invalid value for 'input-res': expected a positive int, "HxW" or "auto", got 0"""),
-        ("input-res = true", """invalid value for 'input-res': expected a positive int, "HxW" or "auto", got true"""),
-        ("input-res = [224]", """invalid value for 'input-res': expected a positive int, "HxW" or "auto", got [224]"""),
+        ('input-res = "big"', """invalid value for 'input-res': expected a positive int, "HxW", "DxHxW" or "auto", got "big\""""),
+        ("input-res = 0", """invalid value for 'input-res': expected a positive int, "HxW", "DxHxW" or "auto", got 0"""),
+        ("input-res = true", """invalid value for 'input-res': expected a positive int, "HxW", "DxHxW" or "auto", got true"""),
+        ("input-res = [224]", """invalid value for 'input-res': expected a positive int, "HxW", "DxHxW" or "auto", got [224]"""),
         ('select = "RF"', """invalid value for 'select': expected a list of strings, got "RF\""""),
         ('select = ["XYZ1"]', "invalid value for 'select': Unknown rule selector `XYZ1`"),
         ('ignore = ["R"]', "invalid value for 'ignore': Unknown rule selector `R`"),
@@ -174,7 +175,7 @@ def test_unknown_key_without_close_match(tmp_path, monkeypatch):
             'models = [{target = "a:b"}, {target = "a:c", input_res = 1}]',
             "invalid value for 'models[1]': unknown key 'input_res' (did you mean 'input-res'?)",
         ),
-        ('models = [{target = "a:b", input-res = "auto"}]', """invalid value for 'models[0].input-res': expected a positive int or "HxW", got "auto\""""),
+        ('models = [{target = "a:b", input-res = "auto"}]', """invalid value for 'models[0].input-res': expected a positive int, "HxW" or "DxHxW", got "auto\""""),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path, monkeypatch, toml, expected):

@@ -80,7 +80,7 @@ def test_page_loads_nothing(tiny_report):
     ("exiting.py::net", "cannot import exiting.py::net: SystemExit: the file called sys.exit(3) at import"),
     ("net.py::absent", "'net.py::absent' is not defined"),
     ("net.py::needs_arguments", "cannot analyze needs_arguments: TypeError"),
-    ("net.py::needs_arguments --input-res big", 'expected a positive int, "HxW" or "auto", got "big"'),
+    ("net.py::needs_arguments --input-res big", 'expected a positive int, "HxW", "DxHxW" or "auto", got "big"'),
 ])
 def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, spec, message):
     (tmp_path / "raising.py").write_text('raise RuntimeError("at import\\nsecond line")\n')
