@@ -118,7 +118,9 @@ def recording_sites(analyzed: frozenset[str]) -> Iterator[dict[int, tuple[nn.Mod
         module_init(self, *args, **kwargs)
         frame = sys._getframe(1)
         kind = type(self)
-        own = constructor_codes.get(kind) or constructor_codes.setdefault(kind, _constructor_codes(kind))
+        own = constructor_codes.get(kind)
+        if own is None:
+            own = constructor_codes[kind] = _constructor_codes(kind)
         if frame.f_code in own:  # the constructor that called Module.__init__ is self's
             frame = frame.f_back
             # Reading a frame's locals copies them all: only a frame that may be self's is read.

@@ -31,6 +31,7 @@ from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils._pytree import tree_leaves
 
 from . import receptive_field as rf
+from .build import META
 from .literals import origin_of
 from .result import Site
 
@@ -70,7 +71,6 @@ RESAMPLE_FUNCTIONS = {F.interpolate, F.upsample, F.upsample_nearest, F.upsample_
 RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as", "squeeze", "unsqueeze"}
 REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
               "nanmean", "nansum", "median", "all", "any", "var_mean", "std_mean", "argmax", "argmin"}
-META = torch.device("meta")
 PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
 ATTENTION = re.compile(r"attention|attn", re.IGNORECASE)
 # Ops known to mix no spatial positions: they are neutral and not worth reporting.
