@@ -30,8 +30,9 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils._pytree import tree_leaves
 
-from . import receptive_field as rf
+from .core import receptive_field as rf
 from .build import META
+from .core.graph import GraphNode, LayerGraph
 from .literals import origin_of
 from .result import Site
 
@@ -87,27 +88,6 @@ POINTWISE = {
     "square", "sign", "erf", "tanh_", "hardswish_", "zeros_like", "ones_like", "roll",
     "eq", "ne", "lt", "gt", "le", "ge", "and_", "or_", "rms_norm", "setitem",
 }
-
-
-@dataclass
-class CapturedNode:
-    name: str
-    op_type: str
-    kind: str  # input, constant, conv, conv_transpose, pool, resample, linear, global, neutral, unknown
-    inputs: tuple[int, ...]
-    op: Any = rf.NEUTRAL
-    module_path: str | None = None
-    called_at: Site | None = None
-    stride_literals: tuple[Site | None, ...] = ()
-    kernel_literals: tuple[Site | None, ...] = ()
-
-
-@dataclass
-class Captured:
-    nodes: list[CapturedNode]
-    ndim: int
-    output_shape: Any = None
-    method: str = "fx"  # "fx" (symbolic trace) or "eager" (recorded while running)
 
 
 def is_leaf(m: nn.Module) -> bool:
@@ -428,10 +408,10 @@ def line_site(file: str, line: int) -> Site:
     return Site(file, line, column, line, len(text.rstrip()) + 1)
 
 
-def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple[int, ...], ndim: int) -> CapturedNode:
+def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple[int, ...], ndim: int) -> GraphNode:
     """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
     kind, op, strides, kernels = classify_module(module, args, result, ndim)
-    return CapturedNode(
+    return GraphNode(
         name=path or type(module).__name__,
         op_type=type(module).__name__,
         kind=kind,
@@ -444,10 +424,10 @@ def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple
 
 
 def function_node(name: str, target, args, kwargs, result, inputs: tuple[int, ...], ndim: int,
-                  called_at: Site | None) -> CapturedNode:
+                  called_at: Site | None) -> GraphNode:
     """One call of a function or Tensor method."""
     kind, op, strides, kernels = classify_function(target, args, kwargs, result, ndim)
-    return CapturedNode(
+    return GraphNode(
         name=name,
         op_type=_op_name(target),
         kind=kind,
@@ -487,7 +467,7 @@ class _Recorder(fx.Interpreter):
         super().__init__(root, graph=graph, garbage_collect_values=False)
         self.ndim = ndim
         self.index: dict[fx.Node, int] = {}
-        self.nodes: list[CapturedNode] = []
+        self.nodes: list[GraphNode] = []
         self.call_names = CallNames()
 
     def run(self, x: torch.Tensor) -> Any:
@@ -512,9 +492,9 @@ class _Recorder(fx.Interpreter):
             return result
         inputs = tuple(self.index[i] for i in n.all_input_nodes if i in self.index)
         if n.op == "placeholder":
-            captured = CapturedNode(n.name, "input", "input", (), rf.NEUTRAL)
+            captured = GraphNode(n.name, "input", "input", (), rf.NEUTRAL)
         elif n.op == "get_attr":
-            captured = CapturedNode(n.name, "constant", "constant", ())
+            captured = GraphNode(n.name, "constant", "constant", ())
         elif n.op == "call_module":
             captured = module_node(n.target, self.submodules[n.target], args, result, inputs, self.ndim)
         else:
@@ -695,16 +675,16 @@ def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:
     return tuple(dict.fromkeys((guess, 3, 1))), len(first.kernel_size)
 
 
-def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
     """Trace ``model`` with fx and run the graph once on a meta input of size ``input_res``."""
     ndim = len(input_res)
     recorder = _Recorder(*trace(model), ndim)
     with torch.no_grad():
         recorder.run(torch.empty(1, channels, *input_res, device=META))
-    return Captured(recorder.nodes, ndim, _shape(recorder.output), "fx")
+    return LayerGraph(recorder.nodes, ndim, _shape(recorder.output), "fx")
 
 
-def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
     """The fx capture, or the eager one if fx cannot trace or run the model.
 
     If the eager capture fails too, its error is raised: it comes from running the

@@ -6,7 +6,7 @@ has no such limit. A TorchFunctionMode sees every torch function and Tensor meth
 is called and links its output tensors to the nodes that produced its input tensors;
 global forward hooks make each leaf module (``capture.is_leaf``) one node, with the ops
 inside it unrecorded, exactly as the fx tracer stops at it. Both captures classify with
-the same functions and give the same ``CapturedNode`` list.
+the same functions and give the same ``GraphNode`` list.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import (CallNames, Captured, CapturedNode, _shape, function_node, is_leaf, is_torch_file, known_output,
+from .capture import (CallNames, _shape, function_node, is_leaf, is_torch_file, known_output,
                       line_site, module_node, tensors)
+from .core.graph import GraphNode, LayerGraph
 from .result import Site
 
 
@@ -55,14 +56,14 @@ class _Recorder(TorchFunctionMode):
     def __init__(self, model: nn.Module, ndim: int):
         super().__init__()
         self.ndim = ndim
-        self.nodes: list[CapturedNode] = []
+        self.nodes: list[GraphNode] = []
         self.producer: dict[int, int] = {}
         self.alive: list[torch.Tensor] = []
         self.paths = {id(m): path for path, m in model.named_modules()}
         self.call_names = CallNames()
         self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
 
-    def add(self, node: CapturedNode, outputs) -> None:
+    def add(self, node: GraphNode, outputs) -> None:
         for tensor in tensors(outputs):
             self.producer[id(tensor)] = len(self.nodes)
             self.alive.append(tensor)
@@ -99,12 +100,12 @@ class _Recorder(TorchFunctionMode):
         self.leaf_depth -= 1
 
 
-def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> Captured:
+def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
     """Run ``model`` once on a meta input of size ``input_res`` and record its ops."""
     ndim = len(input_res)
     recorder = _Recorder(model, ndim)
     x = torch.empty(1, channels, *input_res, device="meta")
-    recorder.add(CapturedNode("input", "input", "input", ()), x)
+    recorder.add(GraphNode("input", "input", "input", ()), x)
     pre = nn.modules.module.register_module_forward_pre_hook(recorder.enter_module)
     post = nn.modules.module.register_module_forward_hook(recorder.exit_module, with_kwargs=True)
     try:
@@ -113,4 +114,4 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     finally:
         pre.remove()
         post.remove()
-    return Captured(recorder.nodes, ndim, _shape(output), "eager")
+    return LayerGraph(recorder.nodes, ndim, _shape(output), "eager")

@@ -24,13 +24,16 @@ class Window:
     ``stride`` may be a Fraction, so upsampling by f is ``Fraction(1, f)``; whole strides
     are kept as ints, whose arithmetic is ~10x faster than Fraction's and exact all the
     same. A transposed conv keeps its integer stride and sets ``transposed`` (its jump is
-    divided by the stride).
+    divided by the stride). ``unbounded`` names the axes along which the op sees everything
+    (attention over whole rows, a pool covering the whole map on one axis); a node unbounded
+    along any axis has no bounded field.
     """
 
     kernel: tuple[int, ...]
     stride: tuple[int | Fraction, ...]
     dilation: tuple[int, ...]
     transposed: bool = False
+    unbounded: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         whole = tuple(s if type(s) is int else int(s) if Fraction(s).denominator == 1 else Fraction(s) for s in self.stride)
@@ -122,12 +125,16 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
             in_low = tuple(frozenset().union(*(lows[i][a] for i in node.inputs)) for a in range(ndim))
             in_high = tuple(frozenset().union(*(highs[i][a] for i in node.inputs)) for a in range(ndim))
         is_reached = node.is_input or any(reached[i] for i in node.inputs)
-        is_unbounded = (node.op is GLOBAL and is_reached) or any(unbounded[i] for i in node.inputs)
-        if node.op is GLOBAL:
+        op = node.op
+        sees_all = op is GLOBAL or (isinstance(op, Window) and bool(op.unbounded))
+        is_unbounded = (sees_all and is_reached) or any(unbounded[i] for i in node.inputs)
+        if op is GLOBAL:
             low = high = tuple(frozenset() for _ in range(ndim))
-        elif isinstance(node.op, Window):
-            low = tuple(pareto_min({node.op.apply(a, p) for p in in_low[a]}) for a in range(ndim))
-            high = tuple(pareto_max({node.op.apply(a, p) for p in in_high[a]}) for a in range(ndim))
+        elif isinstance(op, Window):
+            low = tuple(frozenset() if a in op.unbounded else pareto_min({op.apply(a, p) for p in in_low[a]})
+                        for a in range(ndim))
+            high = tuple(frozenset() if a in op.unbounded else pareto_max({op.apply(a, p) for p in in_high[a]})
+                         for a in range(ndim))
         elif len(node.inputs) <= 1:
             low, high = in_low, in_high
         else:
