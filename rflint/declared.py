@@ -52,12 +52,13 @@ class GraphSpecError(ValueError):
     indices from the top of the JSON document (``("layers", 3, "stride")``), and ``layer``
     the name of the layer it belongs to, when known."""
 
-    def __init__(self, path: tuple, message: str, layer: str | None = None):
+    def __init__(self, path: tuple, message: str, layer: str | None = None, *, unknown_key: bool = False):
         where = field_name(path) + (f" (layer '{layer}')" if isinstance(layer, str) and layer else "")
         super().__init__(f"{where}: {message}" if where else message)
         self.path = path
         self.reason = message
         self.layer = layer
+        self.unknown_key = unknown_key  # the key itself is wrong: point at it, not at its value
 
 
 def field_name(path: Sequence) -> str:
@@ -367,14 +368,14 @@ def _noqa_field(value, path: tuple):
 def _require(item: Mapping, keys: Iterable[str], path: tuple) -> None:
     for key in keys:
         if key not in item:
-            raise GraphSpecError((*path, key), "missing", item.get("name"))
+            raise GraphSpecError((*path, key), "missing", item.get("name") if path else None)
 
 
 def _check_keys(item: Mapping, allowed: Iterable[str], path: tuple) -> None:
     for key in item:
         if key not in allowed:
             raise GraphSpecError((*path, key), f"unknown field (expected one of {', '.join(allowed)})",
-                                 item.get("name"))
+                                 item.get("name") if path else None, unknown_key=True)
 
 
 def _layer_dict(layer: DeclaredLayer) -> dict:
@@ -409,9 +410,10 @@ def _json_type(value) -> str:
 
 
 def _shown(value) -> str:
+    """A value as JSON writes it (lists, null), whether it came from a file or from Python."""
     if value is None:
         return "null"
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    text = f'"{value}"' if isinstance(value, str) else repr(list(value) if isinstance(value, tuple) else value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -89,14 +89,15 @@ class Located:
         end_line, end_column = self.position(end)
         return Site(file, line, column, end_line, end_column)
 
-    def nearest_site(self, file: str, path: tuple) -> Site:
-        """Where to point for a wrong field: its value, else its key, else the closest
-        enclosing value that exists (a missing field points at its object)."""
+    def nearest_site(self, file: str, path: tuple, at_key: bool = False) -> Site:
+        """Where to point for a wrong field: its key if the key is what is wrong, else its
+        value, else the closest enclosing value that exists (a missing field: its object)."""
+        if at_key and path in self.keys:
+            start = self.keys[path]
+            end = scanstring(self.text, start + 1)[1]
+            return Site(file, *self.position(start), *self.position(end))
         for depth in range(len(path), -1, -1):
             site = self.site(file, path[:depth])
-            if depth == len(path) and site is None and path in self.keys:
-                line, column = self.position(self.keys[path])
-                return Site(file, line, column, line, column)
             if site is not None:
                 return site
         return Site(file, 1, 1, 1, 1)
@@ -130,7 +131,7 @@ def read_graph(file: str) -> tuple[Graph, Located]:
     try:
         return Graph.from_dict(document.value, sites=layer_sites(document, file)), document
     except GraphSpecError as error:
-        raise GraphFileError(document.nearest_site(file, error.path), str(error)) from None
+        raise GraphFileError(document.nearest_site(file, error.path, error.unknown_key), str(error)) from None
 
 
 class GraphFileError(ValueError):

@@ -152,7 +152,7 @@ def test_the_example_file_matches_the_schema():
 @pytest.mark.parametrize("declare, message", [
     (lambda g, x: g.conv(x, 3, name="x"), "layers[1].name: 'x' is declared twice"),
     (lambda g, x: g.conv("nope", 3, name="c"), "layers[1].inputs[0] (layer 'c'): 'nope' is not a layer declared before it"),
-    (lambda g, x: g.conv(x, (3, 3, 3), name="c"), "layers[1].kernel (layer 'c'): must be a positive integer or a list of 2, got (3, 3, 3)"),
+    (lambda g, x: g.conv(x, (3, 3, 3), name="c"), "layers[1].kernel (layer 'c'): must be a positive integer or a list of 2, got [3, 3, 3]"),
     (lambda g, x: g.pool(x, 2, stride=0, name="p"), "layers[1].stride (layer 'p'): must be a positive integer or a list of 2, got 0"),
     (lambda g, x: g.add(x, name="a"), "layers[1].inputs (layer 'a'): 'add' merges two or more layers, got 1"),
     (lambda g, x: g.upsample(x, 1.5, name="u"), "layers[1].factor (layer 'u'): must be a positive integer or a list of 2, got 1.5"),
