@@ -264,3 +264,18 @@ def _fields(result):
     """What a Result says about receptive fields (not where layers were declared)."""
     return ([(l.name, l.op_type, l.kind, l.kernel, l.stride, l.dilation, l.r_min, l.r_max, l.r_in_min, l.jump)
              for l in result.layers], result.i_min, result.i_max, result.input_res, result.name)
+
+
+def test_the_readme_examples_print_what_their_comments_say():
+    """The README's declared VGG16 / ResNet-18 and its search loop, run as a user would."""
+    import re
+
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    code = next(b for b in blocks if b.startswith("from rflint import Graph"))
+    code += next(b for b in blocks if b.startswith("g = resnet18()"))
+    run = subprocess.run([sys.executable, "-c", f"import sys\n{code}\nassert 'torch' not in sys.modules"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["(212, 212)", "(139, 139)", "2 (139, 139)", "1 (75, 75)"]
+    comments = re.findall(r"# (.*)", code)
+    assert comments[:3] == ["(212, 212)", "(139, 139)", "2 (139, 139), then 1 (75, 75)"]
