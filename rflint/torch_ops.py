@@ -752,9 +752,10 @@ def _tensor_unfold(x, out, layouts: Layouts, dim, size, step) -> Effect:
         return Effect("neutral", layouts=[Layout(dims + (lay.pieces(piece.axis, 1, size),), tuple(out.shape))])
     kernel, stride = [1] * layouts.ndim, [1] * layouts.ndim
     kernel[piece.axis], stride[piece.axis] = int(size), int(step)
+    covers = frozenset([piece.axis]) if count == 1 and size >= piece.size > 1 else frozenset()
     dims = layout.dims[:dim] + (lay.pieces(piece.axis, 1, count),) + layout.dims[dim + 1:]
     out_layout = Layout(dims + (lay.pieces(FEATURES, 1, size),), tuple(out.shape))
-    return Effect("pool", rf.Window(tuple(kernel), tuple(stride), (1,) * layouts.ndim), [out_layout])
+    return Effect("pool", rf.Window(tuple(kernel), tuple(stride), (1,) * layouts.ndim, unbounded=covers), [out_layout])
 
 
 def _attention(args, kwargs, outputs, layouts: Layouts) -> Effect:
@@ -790,7 +791,9 @@ def _keyed_mixing(query, keyed, token_dims, outputs, layouts: Layouts) -> Effect
 
 
 def _kind_of_edges(edge_ops, ndim: int) -> str:
-    windows = [op for op in edge_ops if isinstance(op, rf.Window)]
+    """attention where positions are mixed (a window, or a whole axis: global), else neutral
+    (a product that only broadcasts blocks over their positions)."""
+    windows = [op for op in edge_ops if isinstance(op, rf.Window) and (op.unbounded or any(k > 1 for k in op.kernel))]
     if not windows:
         return "neutral"
     if all(op.unbounded and not _bounded_axes(op, ndim) for op in windows):
@@ -841,6 +844,27 @@ def _einsum_spec(equation, operands):
     return inputs, output.replace("...", ellipsis)
 
 
+def _broadcast_over_finer(op, spec: str, layout: Layout, output: str, out_layout: Layout, ndim: int):
+    """An operand indexed by blocks whose output is indexed by the blocks' fine positions
+    (HaloNet's keys, one per block of queries): each block value is read by every position
+    of the block, so along that axis the operand is upsampled by the block size."""
+    factors = [1] * ndim
+    for d, letter in enumerate(spec):
+        if letter not in output:
+            continue
+        mine = [p for p in layout.dims[d] if p.axis >= 0]
+        theirs = [p for p in out_layout.dims[output.index(letter)] if p.axis >= 0]
+        if len(mine) == len(theirs) and all(a.axis == b.axis and a.size == b.size for a, b in zip(mine, theirs)):
+            for a, b in zip(mine, theirs):
+                if b.step > a.step and b.step % a.step == 0:
+                    factors[a.axis] = b.step // a.step
+    if all(f == 1 for f in factors):
+        return op
+    base = op if isinstance(op, rf.Window) else rf.Window((1,) * ndim, (1,) * ndim, (1,) * ndim)
+    stride = tuple(Fraction(s) / f for s, f in zip(base.stride, factors))
+    return rf.Window(base.kernel, stride, base.dilation, base.transposed, base.unbounded)
+
+
 def _contraction(operands, inputs, output, outputs, layouts: Layouts) -> Effect:
     out = outputs[0]
     layouts_in = [layouts.of(t) for t in operands]
@@ -869,7 +893,7 @@ def _contraction(operands, inputs, output, outputs, layouts: Layouts) -> Effect:
         op, rescaled = lay.mixing_op(summed, out_layout, layouts.ndim, finest)
         if rescaled != out_layout:
             final = rescaled
-        edge_ops.append(op)
+        edge_ops.append(_broadcast_over_finer(op, spec, layout, output, out_layout, layouts.ndim))
         if folded[i]:  # every output position now holds these positions, whichever operand it came from
             node_op, _ = lay.mixing_op(lay.mixed(layout, folded[i]), out_layout, layouts.ndim, finest)
     kind = _kind_of_edges([*edge_ops, node_op], layouts.ndim)

@@ -232,8 +232,8 @@ def consume_offsets(layout: Layout, ndim: int):
     kernel, stride = [1] * ndim, [1] * ndim
     dims = list(layout.dims)
     for i, dim in enumerate(layout.dims):
-        if not any(p.axis == FEATURES for p in dim):
-            continue
+        if not any(p.axis == FEATURES for p in dim) or any(p.axis == BATCH for p in dim):
+            continue  # merged with the batch (and heads) it is a partition into windows, not channels
         kept: list[Piece] = []
         for p in dim:
             if p.axis >= 0 and _is_finest_block(layout, p):
@@ -253,11 +253,13 @@ def consume_offsets(layout: Layout, ndim: int):
 
 
 def _is_finest_block(layout: Layout, piece: Piece) -> bool:
-    """The piece holds the offsets within blocks: the finest of its axis, with a coarser
-    piece of the same axis elsewhere (else it is the whole axis moved into channels)."""
+    """The piece holds the offsets within blocks: the finest of its axis, whose blocks form
+    a dimension of their own, an image grid (else it is the whole axis moved into
+    channels, or the blocks went into the batch: a window partition)."""
     if piece.step != layout.finest_step(piece.axis):
         return False
-    return any(p.axis == piece.axis and p.step == piece.step * piece.size for d in layout.dims for p in d)
+    coarse = Piece(piece.axis, piece.step * piece.size, 0)
+    return any(len(d) == 1 and d[0].axis == coarse.axis and d[0].step == coarse.step for d in layout.dims)
 
 
 def slide(layout: Layout, dims: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
