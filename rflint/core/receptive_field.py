@@ -67,11 +67,16 @@ NEUTRAL = None  # mixes no positions: k = 1, s = 1
 
 @dataclass(frozen=True)
 class Node:
-    """One node of the DAG; ``inputs`` index earlier nodes (topological order)."""
+    """One node of the DAG; ``inputs`` index earlier nodes (topological order).
+
+    ``edge_ops``, if given, holds one op per input, applied to that input's pairs before
+    they merge: attention reads its keys through a window, its queries directly.
+    """
 
     inputs: tuple[int, ...] = ()
     op: Window | _Global | None = NEUTRAL
     is_input: bool = False
+    edge_ops: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -128,34 +133,35 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     fields: list[Field] = []
     known: dict[tuple, Field] = {}  # a chain of neutral nodes shares one field
     for node in nodes:
-        inputs = node.inputs
+        inputs, edge_ops = node.inputs, node.edge_ops
+        edges_see_all = False
         if node.is_input:
             in_low = in_high = _START
             is_reached, from_unbounded, r_in = True, False, one
-        elif len(inputs) == 1:  # already Pareto sets: most nodes pass them on unchanged
+        elif edge_ops is None and len(inputs) == 1:  # already Pareto sets: most nodes pass them on
             only = inputs[0]
             in_low, in_high = lows[only], highs[only]
             is_reached, from_unbounded, r_in = reached[only], unbounded[only], fields[only].r_min
         else:
-            in_low = _union([lows[i] for i in inputs], ndim)
-            in_high = _union([highs[i] for i in inputs], ndim)
+            if edge_ops is None:
+                in_low = _union([lows[i] for i in inputs], ndim)
+                in_high = _union([highs[i] for i in inputs], ndim)
+            else:  # each input through its own op first, then merged
+                edges = [_edge(op, lows[i], highs[i], ndim) for i, op in zip(inputs, edge_ops)]
+                in_low = _each_axis(pareto_min, _union([low for low, _ in edges], ndim))
+                in_high = _each_axis(pareto_max, _union([high for _, high in edges], ndim))
+                edges_see_all = any(_sees_all(op) for op in edge_ops)
             is_reached = any(reached[i] for i in inputs)
             from_unbounded = any(unbounded[i] for i in inputs)
             r_in = _ends(in_low, min, ndim)[0] if _bounded(in_low) else None
         op = node.op
-        if op is GLOBAL:
-            low = high = _EMPTY
-            is_unbounded = is_reached or from_unbounded
-        elif isinstance(op, Window):
-            low = _through(op, in_low, pareto_min, ndim)
-            high = _through(op, in_high, pareto_max, ndim)
-            is_unbounded = (bool(op.unbounded) and is_reached) or from_unbounded
+        is_unbounded = ((_sees_all(op) or edges_see_all) and is_reached) or from_unbounded
+        if op is GLOBAL or isinstance(op, Window):
+            low, high = _edge(op, in_low, in_high, ndim)
+        elif len(inputs) <= 1 or edge_ops is not None:
+            low, high = in_low, in_high
         else:
-            if len(inputs) <= 1:
-                low, high = in_low, in_high
-            else:
-                low, high = _each_axis(pareto_min, in_low), _each_axis(pareto_max, in_high)
-            is_unbounded = from_unbounded
+            low, high = _each_axis(pareto_min, in_low), _each_axis(pareto_max, in_high)
         lows.append(low)
         highs.append(high)
         unbounded.append(is_unbounded)
@@ -166,6 +172,19 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
             field = known[key] = _field(r_in, low, high, is_unbounded, ndim)
         fields.append(field)
     return fields
+
+
+def _sees_all(op) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and bool(op.unbounded))
+
+
+def _edge(op, low, high, ndim: int):
+    """The (low, high) Pareto sets after ``op`` (an axis it sees whole keeps no bounded pair)."""
+    if op is GLOBAL:
+        return _EMPTY, _EMPTY
+    if not isinstance(op, Window):
+        return low, high
+    return _through(op, low, pareto_min, ndim), _through(op, high, pareto_max, ndim)
 
 
 # A node's pairs: one frozenset for every axis, or a tuple of one frozenset per axis.
