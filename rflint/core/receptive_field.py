@@ -153,7 +153,8 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
                 edges_see_all = any(_sees_all(op) for op in edge_ops)
             is_reached = any(reached[i] for i in inputs)
             from_unbounded = any(unbounded[i] for i in inputs)
-            r_in = _ends(in_low, min, ndim)[0] if _bounded(in_low) else None
+            before = in_low if edge_ops is None else _own_input(inputs, edge_ops, lows, ndim)
+            r_in = _ends(before, min, ndim)[0] if _bounded(before) else None
         op = node.op
         if op is GLOBAL:
             low = high = _EMPTY
@@ -172,12 +173,23 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         highs.append(high)
         unbounded.append(is_unbounded)
         reached.append(is_reached)
-        key = (in_low, low, high, is_unbounded)
+        key = (in_low if edge_ops is None else before, low, high, is_unbounded)  # what the field is made of
         field = known.get(key)
         if field is None:
             field = known[key] = _field(r_in, low, high, is_unbounded, ndim)
         fields.append(field)
     return fields
+
+
+def _own_input(inputs, edge_ops, lows: list, ndim: int) -> tuple:
+    """Per axis, the pairs a layer with per-input ops reads itself: those of the inputs
+    whose op does not see that axis whole (r_in_min is measured before the edge ops)."""
+    return tuple(frozenset().union(*(_axes(lows[i], ndim)[a] for i, op in zip(inputs, edge_ops) if not _sees_axis(op, a)))
+                 for a in range(ndim))
+
+
+def _sees_axis(op, axis: int) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and axis in op.unbounded)
 
 
 def _sees_all(op) -> bool:
