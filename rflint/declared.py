@@ -71,9 +71,9 @@ def field_name(path: Sequence) -> str:
 
 @dataclass(slots=True, eq=False)
 class DeclaredLayer:
-    """One declared op. Its fields may be changed after declaration (checked when the graph
-    is analysed): ``kernel``, ``stride``, ``dilation`` and ``factor`` are an int for every
-    axis or one value per axis; ``stride`` None means the kernel (pooling) or 1."""
+    """One declared op. Its fields but ``name`` may be changed after declaration (checked
+    when the graph is analysed): ``kernel``, ``stride``, ``dilation`` and ``factor`` are an
+    int for every axis or one value per axis; ``stride`` None means the kernel (pooling) or 1."""
 
     name: str
     op: str
