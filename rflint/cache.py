@@ -152,7 +152,7 @@ class Cache:
         path = self._entry_path(report.file)
         try:
             self._prepare()
-            _write_atomically(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
+            write_file_atomically(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
         except OSError as error:
             self._writable = False  # one warning, not one per file
             self.warnings.append(f"cannot write cache entry {path}: {error}; not caching this run")
@@ -210,12 +210,12 @@ class Cache:
         except FileExistsError:
             owned = not any(self.folder.iterdir())
         for name, text in _MARKERS.items() if owned else ():
-            _write_atomically(self.folder / name, text.encode())
+            write_file_atomically(self.folder / name, text.encode())
         self._entries.mkdir(exist_ok=True)
         self._prepared = True
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_file_atomically(path: Path, data: bytes) -> None:
     """Write a temporary file and rename it: concurrent runs see the old or the new file, never half."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

@@ -7,7 +7,6 @@ timeout or a crash can be pinned on the right file and model.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import io
@@ -15,13 +14,19 @@ import os
 import sys
 import sysconfig
 import tokenize
-import warnings
 
+from . import sandbox
 from .diagnostics import Diagnostic, FileReport, ModelReport
 from .result import Site
 
+USER_CODE_ERRORS = (Exception, SystemExit, sandbox.NetworkBlocked)  # what an import or a build may raise
+
 
 def one_line(error: BaseException) -> str:
+    if isinstance(error, sandbox.NetworkBlocked):
+        return sandbox.DOWNLOAD_REFUSED
+    if isinstance(error, MemoryError) or "can't allocate memory" in str(error):  # torch's allocator says so
+        return sandbox.out_of_memory()
     text = " ".join(str(error).split("\n")[0].split("While executing")[0].split())
     if isinstance(error, SystemExit):
         return f"SystemExit: the file called sys.exit({error.code!r}) at import"
@@ -61,7 +66,7 @@ def lint_file(file: str, job, send) -> FileReport:
         entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
         if not entries and not report.skipped:
             report.skipped.append("no models found")
-    except (Exception, SystemExit) as error:
+    except USER_CODE_ERRORS as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {one_line(error)}"))
         return report
@@ -102,16 +107,42 @@ def _sha256(file: str) -> str:
 _realpath = functools.lru_cache(maxsize=None)(os.path.realpath)  # called per file on every module
 
 
+@functools.cache
+def _folders(*keys: str) -> tuple[str, ...]:
+    return tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep for key in keys})
+
+
+_OWN_FOLDER = os.path.dirname(os.path.realpath(__file__)) + os.sep
+
+
+def _user_editable(file: str, analyzed: frozenset[str]) -> bool:
+    """Analyzed, or outside the standard library, the installed packages and rflint."""
+    return file in analyzed or not file.startswith((*_folders("stdlib", "platstdlib", "purelib", "platlib"), _OWN_FOLDER))
+
+
 def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
-    """The files this process imported that a user may edit: the analyzed set plus anything
-    outside the standard library, site-packages and rflint (the cache keys on their hashes)."""
-    installed = tuple({sysconfig.get_paths()[key] + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")})
-    own = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    """The files this process imported that a user may edit (the cache keys on their hashes)."""
     files = {_realpath(f) for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")}
-    return tuple(sorted(
-        f for f in files
-        if f in analyzed or (f.endswith(".py") and not f.startswith(installed) and not f.startswith(own))
+    return tuple(sorted(f for f in files if f.endswith(".py") and _user_editable(f, analyzed)))
+
+
+def record_inputs(report: FileReport, analyzed: frozenset[str]) -> None:
+    """What else the import and the builds depended on, for the cache key: the other files
+    they opened for reading (configs, data), the environment variables they looked up, and
+    the installed packages they imported (by top-level name; the cache keys on versions)."""
+    known = {report.file, *report.imported_files}
+    report.read_files = tuple(sorted(
+        real for f in sandbox.files_read if (real := _realpath(f)) not in known and _user_editable(real, analyzed)
     ))
+    report.environment = dict(sorted(sandbox.environment_read.items()))
+    installed = _folders("purelib", "platlib")
+    files = [f for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")]
+    top_levels = set()
+    for file in map(_realpath, [*files, *sandbox.files_read]):
+        prefix = next((p for p in installed if file.startswith(p)), None)
+        if prefix is not None:
+            top_levels.add(file[len(prefix):].split(os.sep)[0].split(".")[0])
+    report.installed = tuple(sorted(name for name in top_levels if name.isidentifier()))
 
 
 def analyze_entry(entry, job) -> ModelReport:
@@ -128,20 +159,9 @@ def analyze_entry(entry, job) -> ModelReport:
         model.status, model.error = "error", f"RF903: cannot trace: {error.reason or one_line(error.__cause__)}"
         model.component_types = error.component_types
         return model
-    except (Exception, SystemExit) as error:
+    except USER_CODE_ERRORS as error:
         model.status, model.error = "error", f"RF902: cannot build: {one_line(error)}"
         return model
     model.result, model.input_res = result, result.input_res
     model.component_types = result.component_types
     return model
-
-
-def serve(job, connection) -> None:
-    """Worker process main loop: lint each file the parent sends until it sends None."""
-    send = connection.send
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sys.stderr = io.StringIO()  # user code's noise must not reach rflint's output
-        while (file := connection.recv()) is not None:
-            send(("done", file, lint_file(file, job, send)))
-    connection.close()

@@ -1,7 +1,7 @@
 """Broken input gets one clear line naming the file and the reason; the run goes on."""
 
-import multiprocessing
 import os
+import signal
 
 import pytest
 
@@ -103,9 +103,10 @@ def test_user_code_cannot_change_another_files_result(tmp_path):
 def test_a_worker_dead_since_its_last_report_leaves_its_next_file_queued():
     """A thread of user code may ``os._exit`` the worker after it reported a file: the next
     file must wait for a fresh worker, not crash rflint on a broken pipe."""
-    worker = runner._Worker(multiprocessing.get_context("fork"), "pkg", runner.Job(frozenset(), 32))
-    worker.process.kill()
-    worker.process.join()
+    job = runner.Job(frozenset(), 32)
+    worker = runner._PackageWorker("pkg", job)
+    os.kill(worker.pid, signal.SIGKILL)
+    os.waitpid(worker.pid, 0)
     queues, running = {"pkg": ["a.py", "b.py"]}, [worker]
-    runner._feed(worker, queues, running)
+    runner._feed(worker, queues, running, job)
     assert queues == {"pkg": ["a.py", "b.py"]} and running == []
