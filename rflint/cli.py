@@ -74,15 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rflint: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        print(f"rflint: error: {describe_os_error(error)}", file=sys.stderr)
+        from .cache import describe
+
+        print(f"rflint: error: {describe(error)}", file=sys.stderr)
         return EXIT_USAGE
-
-
-def describe_os_error(error: OSError) -> str:
-    """``path: No such file or directory``, not the errno that ``error.args[0]`` holds."""
-    reason = error.strerror or str(error)
-    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
-    return f"{' -> '.join(names)}: {reason}" if names else reason
 
 
 def _run(args) -> int:
@@ -111,7 +106,10 @@ def _run(args) -> int:
     if args.output_file:
         from .cache import write_file_atomically
 
-        write_file_atomically(Path(args.output_file), text.encode())  # Ctrl-C leaves the old file or the new
+        try:
+            write_file_atomically(Path(args.output_file), text.encode())  # Ctrl-C leaves the old file or the new
+        except OSError as error:  # name the output file, not the temporary one
+            raise OSError(error.errno, error.strerror, args.output_file) from None
     elif text:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     if args.exit_zero:

@@ -133,6 +133,11 @@ def _record_open(path, mode, flags) -> None:
         files_read.add(path)
 
 
+def value_digest(value: str) -> str:
+    """What the cache keeps of an environment variable (not the value: it may be a token)."""
+    return hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest()
+
+
 class _RecordingEnviron(type(os.environ)):
     """``os.environ`` that notes each variable user code looks up (``get``, ``in`` and
     ``os.getenv`` all come through ``__getitem__``); ``copy()`` for a subprocess is no lookup."""
@@ -143,7 +148,7 @@ class _RecordingEnviron(type(os.environ)):
         except KeyError:
             environment_read[key] = None
             raise
-        environment_read[key] = hashlib.sha256(value.encode(errors="surrogateescape")).hexdigest()
+        environment_read[key] = value_digest(value)
         return value
 
     def copy(self):

@@ -148,7 +148,7 @@ class Session:
             for report in fresh:
                 if cache:
                     cache.put(report)
-        self.warnings += cache.warnings if cache else []
+        self.warnings += cache.finish() if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
     def run(self) -> Outcome:

@@ -108,8 +108,17 @@ _realpath = functools.lru_cache(maxsize=None)(os.path.realpath)  # called per fi
 
 
 @functools.cache
-def _folders(*keys: str) -> tuple[str, ...]:
-    return tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep for key in keys})
+def _standard_folders() -> tuple[str, ...]:
+    return tuple({os.path.realpath(sysconfig.get_paths()[key]) + os.sep for key in ("stdlib", "platstdlib")})
+
+
+@functools.cache
+def _installed_folders() -> tuple[str, ...]:
+    """Where pip installs: this environment's site-packages and any other on ``sys.path``
+    (a ``.pth`` file can add another environment's)."""
+    folders = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    folders |= {entry for entry in sys.path if os.path.basename(entry) in ("site-packages", "dist-packages")}
+    return tuple({os.path.realpath(folder) + os.sep for folder in folders})
 
 
 _OWN_FOLDER = os.path.dirname(os.path.realpath(__file__)) + os.sep
@@ -117,7 +126,7 @@ _OWN_FOLDER = os.path.dirname(os.path.realpath(__file__)) + os.sep
 
 def _user_editable(file: str, analyzed: frozenset[str]) -> bool:
     """Analyzed, or outside the standard library, the installed packages and rflint."""
-    return file in analyzed or not file.startswith((*_folders("stdlib", "platstdlib", "purelib", "platlib"), _OWN_FOLDER))
+    return file in analyzed or not file.startswith((*_standard_folders(), *_installed_folders(), _OWN_FOLDER))
 
 
 def local_imports(analyzed: frozenset[str]) -> tuple[str, ...]:
@@ -135,7 +144,7 @@ def record_inputs(report: FileReport, analyzed: frozenset[str]) -> None:
         real for f in sandbox.files_read if (real := _realpath(f)) not in known and _user_editable(real, analyzed)
     ))
     report.environment = dict(sorted(sandbox.environment_read.items()))
-    installed = _folders("purelib", "platlib")
+    installed = _installed_folders()
     files = [f for m in list(sys.modules.values()) if os.path.isabs(f := getattr(m, "__file__", None) or "")]
     top_levels = set()
     for file in map(_realpath, [*files, *sandbox.files_read]):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -266,13 +267,17 @@ def test_clean_removes_the_cache_folder(tmp_path, project):
     assert hits(folder, project) == set()
 
 
-def test_an_unwritable_folder_warns_once_and_lints_on(tmp_path, project):
+@pytest.mark.parametrize("where", ["cache folder", "folder above"])
+def test_an_unusable_folder_warns_once_and_lints_on(tmp_path, project, where):
+    """Was one warning per file when the cache folder itself was a file."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    cache = new_run(blocker / "cache", project)
+    cache = new_run(blocker if where == "cache folder" else blocker / "cache", project)
     for report in reports_of(project).values():
+        assert cache.get(report.file) is None
         cache.put(report)
-    assert len(cache.warnings) == 1 and cache.warnings[0].startswith("cannot write cache entry")
+    assert cache.finish() == [f"cache folder {cache.folder} is unusable ({blocker} is not a folder); not caching this run"]
+    assert blocker.read_text() == ""
 
 
 # Looks up with the parent's fingerprint: rflint's source may be edited while the tests run.
@@ -305,3 +310,82 @@ def test_a_warm_run_finds_every_entry_without_importing_torch(tmp_path):
     )
     outcome = json.loads(run.stdout)
     assert outcome == {**outcome, "found": len(files), "torch": False}
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_an_entry_that_is_not_a_file_is_replaced_with_one_warning(tmp_path, project, kind):
+    """A folder in an entry's place used to turn caching off for every run; a FIFO hung it."""
+    folder = tmp_path / ".rflint_cache"
+    fill(folder, project)
+    entries = sorted(path for path in folder.glob("*/*") if not path.name.startswith("."))
+    for entry in entries:
+        entry.unlink()
+        entry.mkdir() if kind == "folder" else os.mkfifo(entry)
+    cache = new_run(folder, project)
+    assert all(cache.get(file) is None for file in project.values())
+    (warning,) = cache.warnings
+    assert warning.startswith("ignoring corrupted cache entry ") and warning.endswith(f"(and {len(entries) - 1} more)")
+    for report in reports_of(project).values():
+        cache.put(report)
+    assert cache.finish() == [warning]
+    assert hits(folder, project) == {"net", "blocks", "other"}
+
+
+def test_entries_are_keyed_on_files_read_environment_and_installed_versions(tmp_path, project, monkeypatch):
+    """The worker's records of what an import read: a config file (and one it looked for and
+    did not find), environment variables (set and unset), installed distributions."""
+    config, missing = tmp_path / "net.json", tmp_path / "override.json"
+    config.write_text('{"stride": 2}')
+    monkeypatch.setenv("NET_WIDTH", "8")
+    monkeypatch.delenv("NET_DEBUG", raising=False)
+    report = reports_of(project)["net"]
+    report.read_files = (str(config), str(missing))
+    report.environment = {"NET_WIDTH": cache_module.value_digest("8"), "NET_DEBUG": None}
+    report.installed = ("hypothesis",)
+    folder = tmp_path / ".rflint_cache"
+
+    def reused() -> bool:
+        cache = new_run(folder, project)
+        found = cache.get(report.file) == report
+        if not found:
+            cache.put(report)
+        return found
+
+    assert not reused() and reused()
+    changes = [
+        lambda: config.write_text('{"stride": 1}'),
+        lambda: missing.write_text("{}"),
+        lambda: monkeypatch.setenv("NET_WIDTH", "16") or report.environment.update(NET_WIDTH=cache_module.value_digest("16")),
+        lambda: monkeypatch.setenv("NET_DEBUG", "1") or report.environment.update(NET_DEBUG=cache_module.value_digest("1")),
+        lambda: monkeypatch.setattr(cache_module, "version", lambda name: "0.0.1"),
+    ]
+    for change in changes:
+        change()
+        assert not reused() and reused()
+
+
+def test_old_and_oversized_entries_are_evicted_least_recently_used_first(tmp_path, project):
+    folder = tmp_path / ".rflint_cache"
+    fill(folder, project)
+    stale_version = folder / "0.0.1" / ("e" * 64)
+    stale_version.parent.mkdir()
+    stale_version.write_bytes(b"x")
+    leftover = folder / cache_module.__version__ / ".tmp-killed"
+    leftover.write_bytes(b"x")
+    month_ago = time.time() - 31 * 86400
+    for path in (stale_version, leftover):
+        os.utime(path, (month_ago, month_ago))
+    hits(folder, project)  # a hit marks an entry used
+    cache = new_run(folder, project)
+    cache.put(reports_of(project)["other"])
+    assert cache.finish() == []
+    assert not stale_version.parent.exists() and not leftover.exists()
+    assert hits(folder, project) == {"net", "blocks", "other"}
+
+    entry_sizes = sorted(path.stat().st_size for path in folder.glob("*/*") if not path.name.startswith("."))
+    old = new_run(folder, project)._entry_path(project["net"])
+    os.utime(old, (month_ago + 86400 * 20, month_ago + 86400 * 20))  # used 11 days ago: least recent
+    cache = Cache(folder, fingerprint(OPTIONS), frozenset(project.values()), max_bytes=sum(entry_sizes) - 1)
+    cache.put(reports_of(project)["other"])
+    cache.finish()
+    assert hits(folder, project) == {"blocks", "other"}
