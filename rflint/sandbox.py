@@ -128,7 +128,10 @@ def _record_open(path, mode, flags) -> None:
     path = os.path.abspath(os.fsdecode(path))
     if path.startswith(_NOT_FILES):
         return
-    writing = _WRITE_MODES.intersection(mode) if isinstance(mode, str) else (flags or 0) & os.O_ACCMODE == os.O_WRONLY
+    if isinstance(mode, str):
+        writing = _WRITE_MODES.intersection(mode)
+    else:  # os.open: creating (a temporary file too) is writing
+        writing = (flags or 0) & os.O_ACCMODE == os.O_WRONLY or (flags or 0) & (os.O_CREAT | getattr(os, "O_TMPFILE", 0))
     if not writing:
         files_read.add(path)
 

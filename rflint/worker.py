@@ -141,7 +141,8 @@ def record_inputs(report: FileReport, analyzed: frozenset[str]) -> None:
     the installed packages they imported (by top-level name; the cache keys on versions)."""
     known = {report.file, *report.imported_files}
     report.read_files = tuple(sorted(
-        real for f in sandbox.files_read if (real := _realpath(f)) not in known and _user_editable(real, analyzed)
+        real for f in sandbox.files_read
+        if (real := _realpath(f)) not in known and _user_editable(real, analyzed) and not os.path.isdir(real)
     ))
     report.environment = dict(sorted(sandbox.environment_read.items()))
     installed = _installed_folders()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import shutil
 import sys
 import time
 from fractions import Fraction
@@ -389,3 +390,67 @@ def test_old_and_oversized_entries_are_evicted_least_recently_used_first(tmp_pat
     cache.put(reports_of(project)["other"])
     cache.finish()
     assert hits(folder, project) == {"blocks", "other"}
+
+
+STALE_NET = '''\
+import json
+import os
+from pathlib import Path
+
+import fakelib
+from torch import nn
+
+CONFIG = json.loads((Path(__file__).parent / "net.json").read_text())
+STRIDE = 1 + (CONFIG["big"] + int(os.environ.get("NET_BIG", "0")) + fakelib.BIG) % 2
+
+
+def net() -> nn.Sequential:
+    return nn.Sequential(*[nn.Conv2d(3, 3, 3, stride=STRIDE, padding=1) for _ in range(6)])
+'''
+
+
+def install_fakelib(site: Path, version: str, big: int) -> None:
+    for old in site.glob("fakelib*"):
+        shutil.rmtree(old)
+    (site / "fakelib").mkdir()
+    (site / "fakelib" / "__init__.py").write_text(f"BIG = {big}\n")
+    info = site / f"fakelib-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("fakelib\n")
+
+
+def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a_library_changed(tmp_path):
+    """Each change flips the stride and so the exit status; the landed cache kept the old one
+    (its key only had the analyzed and imported files). The library lives in an environment's
+    site-packages, as timm does."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "torch_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # torch from this environment
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "net.py").write_text(STALE_NET)
+    (project / "net.json").write_text('{"big": 0}')
+    install_fakelib(site, "1.0", 0)
+    runs = []
+
+    def lint(**env) -> int:
+        run = subprocess.run([python, "-m", "rflint", ".", "--input-res", "32", "--verbose"], cwd=project, capture_output=True,
+                             text=True, env={**os.environ, **env}, timeout=600)
+        assert run.returncode in (0, 1), run.stderr
+        runs.append(run.stderr)
+        return run.returncode
+
+    assert lint() == 0 and lint() == 0
+    (project / "net.json").write_text('{"big": 1}')
+    assert lint() == 1
+    assert lint(NET_BIG="1") == 0
+    install_fakelib(site, "2.0", 1)
+    assert lint(NET_BIG="1") == 1
+    assert lint(NET_BIG="1") == 1
+    from_cache = [index for index, stderr in enumerate(runs) if "net.py: from the cache" in stderr]
+    assert from_cache == [1, 5]
