@@ -133,8 +133,29 @@ ATTACKS = {
 ATTACK_OPTIONS = ("--input-res", "32", "--no-cache", "--timeout", "3", "--max-memory", "1G")
 
 
-def attack_run(folder, *extra):
-    return rflint(".", *ATTACK_OPTIONS, *extra, cwd=folder, timeout=HANG_LIMIT, env={"TORCH_HOME": str(folder / ".torch")})
+def attack_run(folder, *extra) -> subprocess.CompletedProcess:
+    return bounded_rflint(".", *ATTACK_OPTIONS, *extra, cwd=folder)
+
+
+def bounded_rflint(*args, cwd, interrupt_when=None) -> subprocess.CompletedProcess:
+    """rflint in a session of its own, so that a hang fails the test instead of hanging it:
+    after HANG_LIMIT everything in the session is killed (a child holding stdout included).
+    With ``interrupt_when``, rflint gets SIGINT (Ctrl-C) once that callable returns true."""
+    args = [sys.executable, "-m", "rflint", *args]
+    process = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, "TORCH_HOME": str(cwd / ".torch")})
+    try:
+        if interrupt_when:
+            deadline = time.monotonic() + HANG_LIMIT
+            while not interrupt_when() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        pytest.fail(f"rflint did not end within {HANG_LIMIT} s")
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 GOOD_FILES = {"good.py": GOOD, "pkg/__init__.py": "", "pkg/nets.py": GOOD, "pkg/more.py": GOOD.replace("good_net", "more_net")}
@@ -198,16 +219,20 @@ def test_a_fifo_among_the_files_is_skipped_with_an_info_line(runs):
 
 def test_a_detached_process_does_not_outlive_the_run(runs):
     folder, _, _ = runs
-    assert not alive(int((folder / "detached.pid").read_text()))
+    assert_gone(int((folder / "detached.pid").read_text()))
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it is as good as gone)."""
+def assert_gone(pid: int) -> None:
+    """The process no longer runs (a zombie waiting for init to reap it is as good as gone);
+    if it does, the test kills it after failing."""
     try:
         with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
+            running = stat.read().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
-        return False
+        return
+    if running:
+        os.kill(pid, signal.SIGKILL)
+    assert not running, f"process {pid} outlived the run"
 
 
 PATCHES_CONV = '''\
@@ -243,7 +268,7 @@ def test_timeout_must_be_a_positive_finite_number(tmp_path, value):
 
 def test_a_fifo_named_on_the_command_line_is_skipped(tmp_path):
     os.mkfifo(tmp_path / "net.py")
-    run = rflint("net.py", cwd=tmp_path, timeout=HANG_LIMIT)
+    run = bounded_rflint("net.py", cwd=tmp_path)
     assert run.returncode == 0
     assert run.stderr == "rflint: info: net.py: skipped: a FIFO\n"
 
@@ -267,14 +292,7 @@ def test_a_namespace_package_imports_as_under_python_m(tmp_path):
 def test_ctrl_c_ends_the_run_in_one_line_and_leaves_nothing_running(tmp_path):
     write(tmp_path, "hangs.py", "import subprocess, time\n"
           "child = subprocess.Popen(['sleep', '3600'])\nopen('child.pid', 'w').write(str(child.pid))\ntime.sleep(3600)\n")
-    process = subprocess.Popen([sys.executable, "-m", "rflint", ".", "--no-cache"], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     marker = tmp_path / "child.pid"
-    for _ in range(HANG_LIMIT * 10):
-        if marker.exists() and marker.read_text():
-            break
-        time.sleep(0.1)
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
-    assert (process.returncode, stdout, stderr) == (130, "", "rflint: interrupted\n")
-    assert not alive(int(marker.read_text()))
+    run = bounded_rflint(".", "--no-cache", cwd=tmp_path, interrupt_when=lambda: marker.exists() and marker.read_text())
+    assert (run.returncode, run.stdout, run.stderr) == (130, "", "rflint: interrupted\n")
+    assert_gone(int(marker.read_text()))
