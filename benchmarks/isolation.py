@@ -27,11 +27,11 @@ from bench import REPO, measure, torchvision_models  # noqa: E402
 
 
 def run_with(tree: Path, models: Path):
-    """One cold run of the rflint in ``tree`` (put first on PYTHONPATH for the child)."""
+    """One cold run of the rflint in ``tree`` (run from there: ``-m`` puts it first on sys.path)."""
     previous = os.environ.get("PYTHONPATH", "")
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), previous]))
     try:
-        return measure([sys.executable, "-m", "rflint", str(models), "--input-res", "224", "--no-cache"])
+        return measure([sys.executable, "-m", "rflint", str(models), "--input-res", "224", "--no-cache"], cwd=tree)
     finally:
         os.environ["PYTHONPATH"] = previous
 

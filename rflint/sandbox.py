@@ -56,10 +56,10 @@ def confine(max_memory: int | None) -> None:
     _leave_the_network()
     sys.addaudithook(_audit)
     os.environ.__class__ = _RecordingEnviron
-    if max_memory:
+    if max_memory and (forked_with := _address_space()):
         memory_limit = max_memory
         _, hard = resource.getrlimit(resource.RLIMIT_AS)
-        wanted = _address_space() + max_memory
+        wanted = forked_with + max_memory
         resource.setrlimit(resource.RLIMIT_AS, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
 
@@ -93,8 +93,12 @@ def lines_printed() -> int:
 
 
 def _address_space() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    """Bytes mapped now; 0 where /proc is missing (then no limit is set)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
 
 
 def _leave_the_network() -> None:
