@@ -29,7 +29,7 @@ from importlib.metadata import PackageNotFoundError, packages_distributions, ver
 from pathlib import Path, PurePath
 
 from . import __version__
-from .diagnostics import FileReport
+from .diagnostics import FileReport, describe_os_error
 from .sandbox import value_digest
 
 CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
@@ -195,7 +195,7 @@ class Cache:
             write_file_atomically(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
             self._stored += 1
         except OSError as error:
-            self._unusable = f"cannot write {describe(error)}"
+            self._unusable = f"cannot write {describe_os_error(error)}"
 
     def finish(self) -> list[str]:
         """End the run: evict old entries if this run stored any; the run's warnings."""
@@ -214,7 +214,7 @@ class Cache:
                 except (FileNotFoundError, NotADirectoryError):  # look further up
                     continue
                 except OSError as error:
-                    self._unusable = describe(error)
+                    self._unusable = describe_os_error(error)
                     break
                 if not stat.S_ISDIR(mode):
                     self._unusable = f"{path} is not a folder"
@@ -350,25 +350,6 @@ def _distributions() -> dict[str, list[str]]:
 def _environment_digest(name: str) -> str | None:
     value = os.environ.get(name)
     return None if value is None else value_digest(value)
-
-
-def describe(error: OSError) -> str:
-    """``path: No such file or directory``, not the errno that ``error.args[0]`` holds."""
-    reason = error.strerror or str(error)
-    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
-    return f"{' -> '.join(names)}: {reason}" if names else reason
-
-
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Write a temporary file and rename it: concurrent runs see the old or the new file, never half."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def _tagged(folder: Path) -> bool:

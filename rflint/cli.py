@@ -74,9 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rflint: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        from .cache import describe
+        from .diagnostics import describe_os_error
 
-        print(f"rflint: error: {describe(error)}", file=sys.stderr)
+        print(f"rflint: error: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 

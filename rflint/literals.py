@@ -357,6 +357,16 @@ def import_file(
         return module
 
 
+def import_package(folder: str, files: Iterable[str | os.PathLike]) -> types.ModuleType:
+    """``import pkg`` for the package at ``folder``, as the import of any of its modules
+    starts: its ``__init__`` runs as usual, analyzed ``files`` among what it imports run
+    instrumented."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    sys.path[:] = [parent, *(entry for entry in sys.path if entry != parent)]
+    with instrumented_imports(files):
+        return importlib.import_module(name)
+
+
 def package_siblings(file: str) -> frozenset[str]:
     """The file and, inside a package, the other modules of its folder: re-importing one
     module of a package alone would meet its siblings' registries (torchvision's

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from . import sandbox
 from .diagnostics import FileReport
-from .worker import failure, lint_file, one_line, record_inputs
+from .worker import failure, lint_file, one_line, record_inputs, remember_module_paths
 
 
 @dataclass
@@ -119,6 +119,7 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
+    remember_module_paths()
     gc.freeze()  # torch's million objects: the workers' collections need not walk them again
     queues = _queues(files)
     running: list[_PackageWorker] = []
@@ -239,7 +240,7 @@ def _exit_after(function, *args) -> None:
 
 def _serve_package(root: str, job: Job, connection) -> None:
     """Import the package once, then fork a fresh child for each file the parent sends."""
-    from .literals import import_file
+    from .literals import import_package
 
     os.setpgid(0, 0)
     _die_with_parent()
@@ -249,9 +250,10 @@ def _serve_package(root: str, job: Job, connection) -> None:
     warnings.simplefilter("ignore")  # formatting torch's warnings costs time; nobody sees them
     if os.path.isdir(root):
         try:
-            import_file(os.path.join(root, "__init__.py"), job.analyzed, fresh=False)
+            import_package(root, job.analyzed)
         except BaseException:  # noqa: BLE001  each file's own import meets the error and reports it
             pass
+        remember_module_paths()
     package_lines = sandbox.lines_printed()
     connection.send(("ready", root, None))
     while (file := connection.recv()) is not None:
