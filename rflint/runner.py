@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import glob
 import os
 import pickle
 import signal
@@ -387,10 +388,10 @@ def _deferring_interrupts():
 
 
 def _children() -> set[int]:
-    """Our child processes, from /proc (its task's children list needs no scan of all pids)."""
-    me = os.getpid()
-    try:
-        with open(f"/proc/{me}/task/{me}/children") as handle:
-            return {int(pid) for pid in handle.read().split()}
-    except OSError:
-        return set()
+    """Our child processes, from /proc: each thread's list of children (whichever thread
+    forked them or adopted them), which needs no scan of every process."""
+    children: set[int] = set()
+    for listing in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with contextlib.suppress(OSError), open(listing) as handle:
+            children.update(map(int, handle.read().split()))
+    return children

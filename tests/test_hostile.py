@@ -28,6 +28,8 @@ HOSTILE = {
                     "cannot import: SystemExit: the file called sys.exit(3) at import"),
     "os_exit.py": ("import os\nos._exit(0)\n", "RF901", "cannot import: the process exited"),
     "latin1.py": (b"name = '\xe9t\xe9'\n", "RF901", "cannot import: SyntaxError: not valid utf-8: byte 0xe9 at offset 8"),
+    "reads_missing.py": ("open('missing.json')\n", "RF901",
+                         "cannot import: FileNotFoundError: missing.json: No such file or directory"),  # not [Errno 2]
     "factory_raises.py": ("from torch import nn\n\n\ndef bad_net() -> nn.Module:\n    raise ValueError('no')\n",
                           "RF902", "[bad_net] cannot build: ValueError: no"),
 }
