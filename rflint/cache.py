@@ -352,6 +352,18 @@ def _environment_digest(name: str) -> str | None:
     return None if value is None else value_digest(value)
 
 
+def write_file_atomically(path: Path, data: bytes) -> None:
+    """Write a temporary file and rename it: concurrent runs see the old or the new file, never half."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
 def _tagged(folder: Path) -> bool:
     try:
         return (folder / "CACHEDIR.TAG").read_text().startswith(CACHEDIR_SIGNATURE)
