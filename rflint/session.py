@@ -53,6 +53,11 @@ def broadcast(res):
     return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
 
 
+def default_max_memory() -> int:
+    """Half the machine's memory: one runaway worker cannot take the machine down."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
 MAX_FIX_PASSES = 10
 RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [tool.rflint] entry",
                       "model": "model's declared resolution"}
@@ -75,6 +80,7 @@ class Session:
     settings: object
     files: list[str]
     warnings: list[str] = field(default_factory=list)  # printed on stderr
+    infos: list[str] = field(default_factory=list)  # printed on stderr before the run (paths skipped)
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
     analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
 
@@ -90,11 +96,13 @@ class Session:
             "select": args.select.split(",") if args.select else None,
             "ignore": args.ignore.split(",") if args.ignore else None,
             "timeout": args.timeout,
+            "max-memory": args.max_memory,
         }.items() if value is not None}
         settings = load_settings(config, cli)
-        files, errors = discover(paths, settings, args.force_exclude)
+        infos: list[str] = []
+        files, errors = discover(paths, settings, args.force_exclude, infos)
         files = [str(f) for f in files] + [f for f in _configured_files(settings) if f not in map(str, files)]
-        return cls(args, cwd, settings, files, warnings=list(errors))
+        return cls(args, cwd, settings, files, warnings=list(errors), infos=infos)
 
     def job(self):
         from .runner import Job
@@ -106,6 +114,7 @@ class Session:
             timeout=self.settings.timeout,
             search_fixes=self.wants_fixes(),
             explicit=_explicit_models(self.settings),
+            max_memory=self.settings.max_memory or default_max_memory(),
         )
 
     def cache(self, job):
@@ -143,7 +152,7 @@ class Session:
         for report in fresh:
             if cache:
                 cache.put(report)
-        self.warnings += cache.warnings if cache else []
+        self.warnings += cache.finish() if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
     def run(self) -> Outcome:
@@ -224,6 +233,8 @@ class Session:
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
         notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
                   for r in reports]
+        notes += [f"{_relative(r.file, self.cwd)}: its import and builds printed {r.output_lines}"
+                  f" line{'s' * (r.output_lines != 1)} (not shown)" for r in reports if r.output_lines]
         notes += [
             f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
             f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"
