@@ -168,7 +168,7 @@ def test_unknown_key_without_close_match(tmp_path, monkeypatch):
         ('select = "RF"', """invalid value for 'select': expected a list of strings, got "RF\""""),
         ('select = ["XYZ1"]', "invalid value for 'select': Unknown rule selector `XYZ1`"),
         ('ignore = ["R"]', "invalid value for 'ignore': Unknown rule selector `R`"),
-        ('ignore = ["RF004"]', "invalid value for 'ignore': Unknown rule selector `RF004`"),
+        ('ignore = ["RF005"]', "invalid value for 'ignore': Unknown rule selector `RF005`"),
         ('per-file-ignores = {"a/*" = ["RF1"]}', "invalid value for 'per-file-ignores': Unknown rule selector `RF1`"),
         ("timeout = -1", "invalid value for 'timeout': expected a positive number of seconds, got -1"),
         ("timeout = nan", "invalid value for 'timeout': expected a positive number of seconds, got NaN"),
