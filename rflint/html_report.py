@@ -326,10 +326,10 @@ def chart(result: Result, fixed: Result | None = None, width: float = 12):
     unless every axis has the same fields, with the I_res line and bands over the layers
     that are unproductive (red) or underutilized (orange): a matplotlib ``Figure`` outside
     pyplot, so nothing is shown twice or kept alive by a figure manager."""
-    from matplotlib.figure import Figure
+    from .plotting import ChartFigure
 
     axes = _distinct_axes(result, fixed)
-    figure = Figure(figsize=(width, 4.2 * len(axes)), layout="constrained")
+    figure = ChartFigure(figsize=(width, 4.2 * len(axes)), layout="constrained")
     for panel, axis in zip(figure.subplots(len(axes), 1, squeeze=False)[:, 0], axes):
         _plot_axis(panel, result, fixed, axis, titled=len(axes) > 1)
     return figure
