@@ -30,6 +30,20 @@ MODEL = textwrap.dedent("""\
     def shallow() -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), block(8, 2), block(8, 1))
 """)
+# A 4x4/4 patchify stem: r_min 4, 12, 20 at I_res 12; the fix (2x2/2) changes weight shapes.
+PATCHIFY = textwrap.dedent("""\
+    from torch import nn
+
+
+    class Patchify(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Conv2d(3, 8, kernel_size=4, stride=4)
+            self.body = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+
+        def forward(self, x):
+            return self.body(self.stem(x))
+""")
 WAIT = 300  # seconds for one lint on a loaded machine (the first imports torch)
 
 
@@ -89,6 +103,19 @@ async def session(project: Path) -> dict:
         seen["actions"] = actions = await client.text_document_code_action_async(types.CodeActionParams(
             document, rf003.range, types.CodeActionContext(diagnostics=[rf003])))
 
+        patch = project / "patch.py"
+        patch_document = types.TextDocumentIdentifier(from_fs_path(str(patch)))
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(patch_document.uri, "python", 1, patch.read_text())))
+        seen["patch_diagnostics"] = await editor.next_diagnostics(patch_document.uri)
+        patch_rf003 = next(d for d in seen["patch_diagnostics"] if d.code == "RF003")
+        seen["patch_hover"] = await client.text_document_hover_async(
+            types.HoverParams(patch_document, patch_rf003.range.start))
+        seen["patch_actions"] = await client.text_document_code_action_async(types.CodeActionParams(
+            patch_document, patch_rf003.range, types.CodeActionContext(diagnostics=[patch_rf003])))
+        client.text_document_did_close(types.DidCloseTextDocumentParams(patch_document))
+        seen["patch_closed"] = await editor.next_diagnostics(patch_document.uri)
+
         preferred = next(a for a in actions if a.is_preferred)
         model.write_text(apply(model.read_text(), preferred.edit.changes[uri]))  # what the editor does
         client.text_document_did_save(types.DidSaveTextDocumentParams(document))
@@ -109,6 +136,7 @@ def lsp_session(tmp_path_factory) -> tuple[Path, dict]:
     project = tmp_path_factory.mktemp("project")
     (project / "pyproject.toml").write_text("[tool.rflint]\ninput-res = 12\n")
     (project / "nets.py").write_text(MODEL)
+    (project / "patch.py").write_text(PATCHIFY)
     return project, asyncio.run(session(project))
 
 
@@ -151,3 +179,23 @@ def test_the_saved_fix_clears_the_diagnostics_and_the_server_exits_cleanly(lsp_s
 def test_server_help():
     run = rflint("server", "--help")
     assert run.returncode == 0 and "usage: rflint server" in run.stdout and "stdio" in run.stdout
+
+
+def test_an_unsafe_fix_is_labelled_and_not_preferred(lsp_session):
+    _, seen = lsp_session
+    [action] = seen["patch_actions"]
+    assert not action.is_preferred
+    assert action.title == ("rflint: patch 4x4/4 -> 2x2/2 of stem: I_min 20 -> 10 "
+                            "(unsafe: parameter shapes change, checkpoints will not load)")
+    assert sorted(edit.new_text for edits in action.edit.changes.values() for edit in edits) == ["2", "2"]
+
+
+def test_hover_on_a_model_line_shows_its_limits(lsp_session):
+    _, seen = lsp_session
+    text = seen["patch_hover"].contents.value
+    assert "| model | I_min | I_max | I_res |" in text and "| Patchify | 20 | 20 | 12 |" in text
+
+
+def test_closing_a_file_clears_its_diagnostics(lsp_session):
+    _, seen = lsp_session
+    assert seen["patch_diagnostics"] and list(seen["patch_closed"]) == []
