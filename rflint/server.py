@@ -231,6 +231,11 @@ def main(argv: Sequence[str]) -> int:
     p.add_argument("--lint-file", help=argparse.SUPPRESS)  # the server's own background worker
     p.add_argument("--root", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    try:
+        import pygls  # noqa: F401
+    except ImportError:
+        print("rflint: error: rflint server needs pygls: pip install 'rflint[server]'", file=sys.stderr)
+        return 2
     if args.lint_file:
         lint_in_worker(args.lint_file, args.root)
     else:

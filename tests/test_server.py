@@ -3,6 +3,7 @@ stdio, as an editor drives it: initialize, didOpen, publishDiagnostics, hover, c
 applying the fix and didSave, shutdown and exit."""
 
 import asyncio
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -199,3 +200,10 @@ def test_hover_on_a_model_line_shows_its_limits(lsp_session):
 def test_closing_a_file_clears_its_diagnostics(lsp_session):
     _, seen = lsp_session
     assert seen["patch_diagnostics"] and list(seen["patch_closed"]) == []
+
+
+def test_without_pygls_the_server_says_what_to_install():
+    hide_pygls = "import sys; sys.modules['pygls'] = None; from rflint.cli import main; sys.exit(main(['server']))"
+    run = subprocess.run([sys.executable, "-c", hide_pygls], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr == "rflint: error: rflint server needs pygls: pip install 'rflint[server]'\n"
