@@ -13,6 +13,7 @@ from PIL import Image
 
 import rflint
 from rflint import html_report
+from test_html_report import TINY_NET  # r_min 39, then 47, at I_res 32
 
 SETUP = textwrap.dedent("""\
     import sys
@@ -20,18 +21,6 @@ SETUP = textwrap.dedent("""\
     import rflint
     from tiny_nets import tiny_net
     result = rflint.analyze(tiny_net, input_res=32)
-""")
-TINY_NET = textwrap.dedent("""\
-    from torch import nn
-
-
-    def tiny_net() -> nn.Sequential:
-        return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.ReLU(),
-            *[m for _ in range(5) for m in (nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())],
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
-        )
 """)
 
 

@@ -207,3 +207,38 @@ def test_without_pygls_the_server_says_what_to_install():
     run = subprocess.run([sys.executable, "-c", hide_pygls], capture_output=True, text=True, timeout=120)
     assert run.returncode == 2
     assert run.stderr == "rflint: error: rflint server needs pygls: pip install 'rflint[server]'\n"
+
+
+async def open_and_listen(project: Path, file: Path) -> list[str]:
+    """Open ``file`` in a session and collect the messages the server shows the user."""
+    shown: asyncio.Queue = asyncio.Queue()
+    client = LanguageClient("rflint-test", "0")
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE)
+    def on_message(params: types.ShowMessageParams) -> None:
+        shown.put_nowait((params.type, params.message))
+
+    await client.start_io(sys.executable, "-m", "rflint", "server", cwd=str(project))
+    try:
+        await client.initialize_async(types.InitializeParams(
+            capabilities=types.ClientCapabilities(), root_uri=from_fs_path(str(project))))
+        client.initialized(types.InitializedParams())
+        client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(from_fs_path(str(file)), "python", 1, file.read_text())))
+        message = await asyncio.wait_for(shown.get(), WAIT)
+        await client.shutdown_async(None)  # still answering
+        client.exit(None)
+    except BaseException:
+        client._server.kill()
+        raise
+    finally:
+        await asyncio.wait_for(client.stop(), 60)
+    return message
+
+
+def test_a_bad_config_is_one_message_naming_the_key(tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.rflint]\ninput-res = "big"\n')
+    (tmp_path / "nets.py").write_text(MODEL)
+    kind, message = asyncio.run(open_and_listen(tmp_path, tmp_path / "nets.py"))
+    assert kind == types.MessageType.Error
+    assert message.startswith("rflint: ") and "input-res" in message and "big" in message and "\n" not in message
