@@ -50,8 +50,9 @@ def failure_diagnostic(model: ModelReport) -> Diagnostic:
 
 
 def merge_shared_lines(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """One diagnostic per (code, location): models failing at one definition are listed
-    together (the layer rules merge their own shared lines)."""
+    """One diagnostic per (code, location) listing every model: a failure at one
+    definition, an unknown op in a shared block. The layer rules merge their own shared
+    lines, each model's layers listed."""
     merged: dict[tuple, Diagnostic] = {}
     for d in diagnostics:
         key = (d.code, d.file, d.line, d.column)

@@ -377,9 +377,12 @@ def _bounded_axes(op: rf.Window, ndim: int) -> bool:
 
 
 def _covers_whole(size_in: int, size_out: int, kernel: int, dilation: int, padding: int) -> bool:
-    """One output position whose window reaches every input position (AvgPool2d(7) on 7x7)."""
+    """One output position whose unpadded window is the whole input map: a fixed
+    ``AvgPool2d(7)`` on a 7x7 map, a 7x7 conv on it (a Linear written as a conv). A padded
+    window that happens to reach the last map (a stride-2 chain ending at 1x1) is not: it
+    is the layer the paper calls underutilized."""
     extent = dilation * (int(kernel) - 1) + 1
-    return size_out == 1 and size_in > 1 and extent - int(padding) >= size_in
+    return size_out == 1 and size_in > 1 and int(padding) == 0 and extent >= size_in
 
 
 def _adaptive(x, out, layouts: Layouts, n: int) -> Effect:
@@ -509,7 +512,7 @@ def _space_to_depth_by_slices(parts, dim: int, layouts: Layouts) -> Effect | Non
     if any(r is None for r in records) or len({id(r[0]) for r in records}) != 1:
         return None
     source, steps, _ = records[0]
-    if any(r[1] != steps for r in records) or len({r[2] for r in records}) < 2:
+    if any(r[1] != steps for r in records) or len({tuple(sorted(r[2].items())) for r in records}) < 2:
         return None
     src_layout = layouts.of(source)
     if any(p.spatial for p in src_layout.dims[dim]):
