@@ -118,16 +118,18 @@ def make_server():
             server.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(uri=from_fs_path(file), diagnostics=diagnostics))
 
-    def root_for(file: str) -> str:
-        folder = server.workspace.root_path
-        return folder if folder and file.startswith(os.path.join(folder, "")) else os.path.dirname(file)
+    def lint_root() -> str:
+        """Where the lint runs, as a command run from the project would: the workspace
+        folder (its cache, paths relative to it), else the server's working directory;
+        never the file's own folder, which may be an installed package."""
+        return server.workspace.root_path or os.getcwd()
 
     async def lint_and_publish(uri: str) -> None:
         file = os.path.realpath(to_fs_path(uri))
         if not file.endswith(".py"):
             return
         async with one_at_a_time:
-            outcome = await lint_in_background(file, root_for(file))
+            outcome = await lint_in_background(file, lint_root())
         if isinstance(outcome, str):
             server.window_show_message(types.ShowMessageParams(types.MessageType.Error, f"rflint: {outcome}"))
             return
