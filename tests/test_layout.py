@@ -18,7 +18,7 @@ def image(h=8, w=8, c=4, b=2):
 
 def test_image_layout_and_size_one_dimensions_carry_nothing():
     x = Layout.image((1, 3, 8, 1), 2)
-    assert x.dims == ((), (Piece(FEATURES, 1, 3),), (Piece(H, 1, 8),), ())
+    assert x.dims == ((Piece(BATCH, 1, 1),), (Piece(FEATURES, 1, 3),), (Piece(H, 1, 8),), ())  # the batch marker stays
     assert x.axes() == {H}
 
 
