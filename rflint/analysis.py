@@ -78,8 +78,29 @@ def analyze(
     no real forward pass runs; construction sites are recorded in ``analyzed_files``
     (default: the file that defines the factory).
     """
+    input_res = resolution_argument(input_res)  # before minutes of building: a typo fails now
     with garbage_collection_paused():
         return _analyze(model_or_factory, input_res, name, analyzed_files)
+
+
+def resolution_argument(value) -> int | tuple[int, ...]:
+    """``input_res`` as ``as_resolution`` takes it: an int, a sequence of ints, or the
+    command line's ``"224"``, ``"224x192"``, ``"16x112x112"``; anything else is a ValueError
+    that names the accepted forms."""
+    from .config import parse_input_res
+    from .session import broadcast
+
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            parsed = parse_input_res(value)
+            if parsed != "auto":
+                return broadcast(parsed)
+    elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    elif isinstance(value, Sequence) and value and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        return tuple(value)
+    raise ValueError(f'input_res: expected a positive int, a sequence of them, "HxW" or "DxHxW", got {value!r}')
 
 
 @contextlib.contextmanager
@@ -156,9 +177,9 @@ def _capture_with_channels(model: nn.Module, res, spec, components: frozenset[st
 
 
 def _definition_site(target) -> Site | None:
-    """The ``def``/``class`` line of a factory or model class (of a partial's function):
-    its first decorator's, as ``inspect.getsourcelines`` says, without tokenizing the
-    definition (and, for a class, without parsing its file again for every model)."""
+    """The ``def``/``class`` keyword of a factory or model class (of a partial's function),
+    where the linter reports RF003, not its first decorator (``inspect``'s line); one
+    parse per file."""
     target = target.func if isinstance(target, functools.partial) else target
     target = target if inspect.isfunction(target) or inspect.isclass(target) else type(target)
     target = inspect.unwrap(target)  # torchvision's factories are decorated
@@ -166,28 +187,26 @@ def _definition_site(target) -> Site | None:
         file = os.path.abspath(inspect.getsourcefile(target))
     except TypeError:  # a builtin, or no source file
         return None
-    if inspect.isfunction(target):
-        line = target.__code__.co_firstlineno
-    else:
-        line = _class_lines("".join(linecache.getlines(file))).get(target.__qualname__)
-        if line is None:
-            return None
-    return Site(file, line, 1, line, 1)
+    found = _definition_lines("".join(linecache.getlines(file))).get(target.__qualname__)
+    if found is None and inspect.isfunction(target):  # made by exec or a lambda: no def to find
+        found = (target.__code__.co_firstlineno, 1)
+    if found is None:
+        return None
+    line, column = found
+    return Site(file, line, column, line, column)
 
 
 @functools.lru_cache(maxsize=16)
-def _class_lines(source: str) -> dict[str, int]:
-    """The line of every class of a file (of its first decorator), by qualified name."""
-    lines: dict[str, int] = {}
+def _definition_lines(source: str) -> dict[str, tuple[int, int]]:
+    """(line, 1-based column) of the keyword of every def and class of a file, by qualified name."""
+    lines: dict[str, tuple[int, int]] = {}
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.ClassDef):
+            if isinstance(child, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = prefix + child.name
-                lines.setdefault(name, child.decorator_list[0].lineno if child.decorator_list else child.lineno)
-                visit(child, name + ".")
-            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                visit(child, f"{prefix}{child.name}.<locals>.")
+                lines.setdefault(name, (child.lineno, child.col_offset + 1))
+                visit(child, name + ("." if isinstance(child, ast.ClassDef) else ".<locals>."))
             else:
                 visit(child, prefix)
 
@@ -216,7 +235,7 @@ def propose_fixes(result: Result):
     analyzed = package_siblings(file)
     with analyzed_modules_restored(analyzed):  # the caller's modules stay the ones it imported
         fresh = getattr(import_file(file, analyzed), target.__name__)
-        entry = ModelEntry(target.__name__, file, result.source.line, 1, "factory", fresh, kwargs)
+        entry = ModelEntry(target.__name__, file, result.source.line, result.source.column, "factory", fresh, kwargs)
         instrumented = analyze(entry.factory(), result.input_res, name=result.name, analyzed_files=analyzed)
         return search_fixes(entry, instrumented, SimpleNamespace(analyzed=analyzed))
 

@@ -11,6 +11,11 @@ from . import __version__
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("concise", "full", "json", "sarif", "github")
+# name -> (module with ``main(argv) -> int``, the line ``rflint --help`` shows)
+COMMANDS = {
+    "report MODEL_SPEC [-o FILE]": ("html_report", "write an HTML page of one model's receptive fields and fix"),
+    "server": ("server", "a language server (LSP over stdio) for editors"),
+}
 
 
 def _cores() -> int:
@@ -21,8 +26,11 @@ def _cores() -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rflint",
+        usage="rflint [PATHS ...] [options]\n       rflint {report,server} ... (see rflint COMMAND --help)",
         description="Find CNN layers whose receptive field already covers the input image, "
         "and rewrite the stride or patch-size literal that fixes it.",
+        epilog="commands:\n" + "\n".join(f"  {name:<30}{summary}" for name, (_, summary) in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("paths", nargs="*", default=None, help="files or folders to lint (default: .)")
     p.add_argument("--input-res", metavar="N|HxW|DxHxW|auto", help="input resolution the model is trained on (default 224)")
@@ -53,13 +61,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names, if any. A file or folder of that name in the working
+    directory is linted as before unless the arguments can only be the command's (a
+    MODEL_SPEC, ``--help``); ``./report`` always names the folder."""
+    names = {usage.split()[0]: module for usage, (module, _) in COMMANDS.items()}
+    if not argv or argv[0] not in names:
+        return None
+    meant = any(a in ("-h", "--help") or (":" in a and not a.startswith("-")) for a in argv[1:])
+    return names[argv[0]] if meant or not os.path.exists(argv[0]) else None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["report"] and any(":" in a and not a.startswith("-") for a in argv[1:]):
-        # ``rflint report MODEL_SPEC``; a folder named report (no MODEL_SPEC) is still a path
-        from .html_report import main as report_main
+    module = command(argv)
+    if module is not None:
+        import importlib
 
-        return report_main(argv[1:])
+        return importlib.import_module(f".{module}", __package__).main(argv[1:])
     args = parser().parse_args(argv)
     from .config import ConfigError
     from .files import UsageError

@@ -39,6 +39,7 @@ class Fix:
 class LayerRef:
     name: str
     r_min: tuple[int, ...]
+    models: tuple[str, ...] = ()  # the models that have this layer (a line can build several)
 
 
 @dataclass(frozen=True)

@@ -46,41 +46,59 @@ class Report:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="rflint report",
-        description="Write a self-contained HTML report of one model's receptive fields and proposed fix.",
+        description="Write a self-contained HTML report of one model's receptive fields and proposed fix. "
+        "A model listed in [tool.rflint] models is built with its kwargs and input-res.",
     )
     p.add_argument("spec", metavar="MODEL_SPEC", help='"path.py::name" or "package.module:factory"')
-    p.add_argument("--input-res", default="224", metavar="N|HxW|DxHxW|auto",
-                   help="input resolution the model is trained on (default 224)")
+    p.add_argument("--input-res", metavar="N|HxW|DxHxW|auto",
+                   help="input resolution the model is trained on (default: the config's, else 224)")
     p.add_argument("-o", "--output", default="report.html", help="HTML file to write (default report.html)")
     p.add_argument("--no-fix", action="store_true", help="do not search for a fix (faster)")
+    p.add_argument("--config", help="path to a pyproject.toml or rflint.toml to use")
+    p.add_argument("--isolated", action="store_true", help="ignore all configuration files")
     return p
 
 
 def main(argv: Sequence[str]) -> int:
+    from .config import ConfigError
+
     args = parser().parse_args(argv)
     if importlib.util.find_spec("matplotlib") is None:  # say so before minutes of analysis
         print("rflint: error: the HTML report draws its chart with matplotlib: pip install 'rflint[report]'",
               file=sys.stderr)
         return EXIT_USAGE
     try:
-        report = build_report(args.spec, args.input_res, search_fix=not args.no_fix)
+        settings = _settings(args)
+        report = build_report(args.spec, args.input_res, search_fix=not args.no_fix, settings=settings)
         Path(args.output).write_text(render(report), encoding="utf-8")
-    except (ReportError, OSError) as error:
+    except (ReportError, ConfigError, OSError) as error:
         print(f"rflint: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{args.output}: {summary_line(report)}")
     return EXIT_OK
 
 
-def build_report(spec: str, input_res: str = "224", search_fix: bool = True) -> Report:
+def _settings(args):
+    """``[tool.rflint]`` of the working directory's project, as a lint run there reads it."""
+    from .config import find_config, load_settings
+
+    config = None if args.isolated else (Path(args.config) if args.config else find_config(Path.cwd()))
+    return load_settings(config, {})
+
+
+def build_report(spec: str, input_res: str | None = None, search_fix: bool = True, settings=None) -> Report:
     """Import the model's file with literal provenance, analyse it, search the fix the
     linter would propose (checked against the file's other models, as ``rflint --fix``
-    does) and re-analyse the model with that fix applied in memory."""
+    does) and re-analyse the model with that fix applied in memory. A model the config
+    lists is built with its ``kwargs``; the resolution is ``input_res``, else the model's
+    configured one, else the config's, else 224."""
     from .fixes import analyzed_modules_restored, search_fixes
     from .literals import package_siblings
 
-    requested = _requested_resolution(input_res)
-    configured, file = _locate(spec)
+    requested = _requested_resolution(input_res) if input_res is not None else None
+    configured, file = _locate(spec, settings.models if settings else ())
+    if requested is None:
+        requested = configured.input_res or _configured_resolution(settings)
     analyzed = package_siblings(file)
     with analyzed_modules_restored(analyzed):  # in-process callers keep their modules
         entry, others = _load(configured, file, analyzed)
@@ -97,22 +115,34 @@ def build_report(spec: str, input_res: str = "224", search_fix: bool = True) -> 
         return Report(spec, result, fixes, _analyze(fixed_entry, res, analyzed))
 
 
-def _locate(spec: str):
-    """The spec as a configured model (the ``[tool.rflint] models`` syntax) and its file."""
+def _configured_resolution(settings):
+    if settings is not None and settings.input_res_auto:
+        return "auto"
+    return (settings.input_res if settings is not None else None) or (224, 224)
+
+
+def _locate(spec: str, configured_models=()):
+    """The spec as a model entry (the ``[tool.rflint] models`` syntax; the configured entry
+    itself, with its kwargs and resolution, when the config lists the same model) and its file."""
     from .config import model_entry
     from .session import entry_file
     from .worker import one_line
 
     try:
-        configured = model_entry({"target": spec}, Path.cwd())
-        file = entry_file(configured)
-    except ValueError as error:  # rflint's own message: a malformed spec, a module not found
+        requested = model_entry({"target": spec}, Path.cwd())
+        configured = next((entry for entry in configured_models if _same_model(entry, requested)), requested)
+        file = entry_file(configured, role="model")
+    except ValueError as error:  # rflint's own message, naming the spec: malformed, module not found
         raise ReportError(str(error)) from None
     except (Exception, SystemExit) as error:  # find_spec imports the parent packages: user code
         raise ReportError(f"cannot import {spec}: {one_line(error)}") from None
     if not os.path.isfile(file):
         raise ReportError(f"{spec}: no such file: {file}")
     return configured, file
+
+
+def _same_model(configured, requested) -> bool:
+    return (configured.name, configured.file, configured.module) == (requested.name, requested.file, requested.module)
 
 
 def _load(configured, file: str, analyzed, overrides=None):
@@ -124,10 +154,15 @@ def _load(configured, file: str, analyzed, overrides=None):
     try:
         source = read_source(file)
         module = import_file(file, analyzed, overrides)
+    except (Exception, SystemExit) as error:
+        raise ReportError(f"cannot import {configured.target}: {one_line(error)}") from None
+    if not hasattr(module, configured.name):
+        raise ReportError(f"{configured.target}: '{configured.name}' is not defined in {_shown_path(file)}")
+    try:
         entries, skipped = find_models(module, file, source)
         entries = with_configured(entries, module, file, source, [configured], skipped)
     except (Exception, SystemExit) as error:
-        raise ReportError(f"cannot import {configured.target}: {one_line(error)}") from None
+        raise ReportError(f"{configured.target}: {one_line(error)}") from None
     entry = next(e for e in entries if e.name == configured.name)
     return entry, [e for e in entries if e is not entry]
 
@@ -202,14 +237,14 @@ def render(report: Report) -> str:
         title=_e(title),
         style=STYLE,
         spec=_e(report.spec),
-        summary=_summary(result),
+        summary=summary_table(result),
         chart=chart_svg(report),
         fix=_fix_section(report),
-        table=_layer_table(result),
+        table=layer_table(result),
     )
 
 
-def _summary(result: Result) -> str:
+def summary_table(result: Result) -> str:
     utilized = result.fully_utilized()
     rows = [
         ("I_res (input resolution)", _size(result.input_res), ""),
@@ -260,35 +295,51 @@ def _fix_section(report: Report) -> str:
     )
 
 
-TABLE_COLUMNS = ("#", "layer", "type", "kernel", "stride", "dilation", "r_min", "r_max", "status")
+TABLE_COLUMNS = ("#", "layer", "type", "kernel", "stride", "dilation", "r_min", "r_max", "status", "source")
 
 
-def _layer_table(result: Result) -> str:
+def layer_table(result: Result, flagged_only: bool = False) -> str:
+    """A row per layer (or per flagged layer); ``source`` is the line that built it, where
+    the linter points."""
+    from .rules import construction_site
+
     status = {layer: "unproductive" for layer in result.unproductive()}
     status.update({layer: "underutilized" for layer in result.underutilized()})
+    model_file = result.source.file if result.source else None
     head = "".join(f"<th>{column}</th>" for column in TABLE_COLUMNS)
     rows = []
     for index, layer in enumerate(result.layers):
         state = status.get(layer, "")
+        if flagged_only and not state:
+            continue
+        site = construction_site(layer, model_file)
+        source = f"{_shown_path(site.file)}:{site.line}" if site else ""
         cells = (index, layer.name, layer.op_type, _size(layer.kernel), _size(layer.stride),
-                 _size(layer.dilation), _field(layer.r_min), _field(layer.r_max), state)
+                 _size(layer.dilation), _field(layer.r_min), _field(layer.r_max), state, source)
         row = "".join(f"<td>{_e(str(cell))}</td>" for cell in cells)
         rows.append(f'<tr class="{state}">{row}</tr>' if state else f"<tr>{row}</tr>")
     return f'<table class="layers"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
 
-def chart_svg(report: Report) -> str:
+def chart(result: Result, fixed: Result | None = None, width: float = 12):
     """r_min and r_max per layer (log scale: r_max grows geometrically), one panel per axis
     unless every axis has the same fields, with the I_res line and bands over the layers
-    that are unproductive (red) or underutilized (orange)."""
-    import matplotlib
-    from matplotlib.figure import Figure
+    that are unproductive (red) or underutilized (orange): a matplotlib ``Figure`` outside
+    pyplot, so nothing is shown twice or kept alive by a figure manager."""
+    from .plotting import ChartFigure
 
-    result, fixed = report.result, report.fixed
     axes = _distinct_axes(result, fixed)
-    figure = Figure(figsize=(12, 4.2 * len(axes)), layout="constrained")
+    figure = ChartFigure(figsize=(width, 4.2 * len(axes)), layout="constrained")
     for panel, axis in zip(figure.subplots(len(axes), 1, squeeze=False)[:, 0], axes):
         _plot_axis(panel, result, fixed, axis, titled=len(axes) > 1)
+    return figure
+
+
+def chart_svg(report: Report) -> str:
+    """The chart as inline SVG (text stays text, no date: the same model gives the same page)."""
+    import matplotlib
+
+    figure = chart(report.result, report.fixed)
     svg = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "rflint", "font.size": 11}):
         figure.savefig(svg, format="svg", metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
@@ -399,7 +450,7 @@ th, td {{ padding: 2px 10px; text-align: left; border-bottom: 1px solid #e3e6ec;
 td.bad {{ color: {I_RES_COLOR}; }}
 .layers {{ width: 100%; font-size: 12px; }} .layers td {{ font-family: ui-monospace, monospace; }}
 .layers thead th {{ position: sticky; top: 0; background: #fff; border-bottom: 2px solid #c9ced8; }}
-svg {{ max-width: 100%; height: auto; }}
+svg {{ width: 100%; height: auto; }}  /* the chart spans the page */
 .badge {{ padding: 1px 8px; border-radius: 8px; color: #fff; font-size: 12px; background: #5a6375; }}
 .badge.safe {{ background: {FIXED_COLOR}; }} .badge.unsafe {{ background: #d9822b; }}
 .fix {{ font-weight: 600; }} ul {{ margin: 4px 0 8px; }}

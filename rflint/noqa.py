@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import re
 import tokenize
 from dataclasses import dataclass
@@ -43,6 +44,25 @@ class _AllCodes:
 ALL = _AllCodes()
 NONE: frozenset[str] = frozenset()
 Codes = Union[frozenset, _AllCodes]
+
+
+def read_lines(file: str) -> tuple[str, ...]:
+    """A file's lines as the scanner wants them (split on newlines only), read again once
+    the file changes (the language server lints the same files for hours)."""
+    try:
+        stat = os.stat(file)
+    except OSError:
+        return ()
+    return _read_lines(file, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_lines(file: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    try:
+        with open(file, encoding="utf-8", errors="replace") as handle:
+            return tuple(handle.read().split("\n"))
+    except OSError:
+        return ()
 
 
 def covers(codes: Codes, code: str) -> bool:

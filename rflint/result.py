@@ -125,6 +125,18 @@ class Result:
     def layer(self, name: str) -> Layer:
         return next(layer for layer in self.layers if layer.name == name)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the summary, the r_min/r_max chart against I_res, the flagged layers."""
+        from .notebook import result_html
+
+        return result_html(self)
+
+    def plot(self, fixed: "Result | None" = None):
+        """The r_min/r_max chart against I_res as a matplotlib Figure (needs matplotlib)."""
+        from .notebook import plot
+
+        return plot(self, fixed)
+
 
 def as_resolution(value: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
     """An int applies to every axis; a sequence must name one size per axis."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,25 +9,16 @@ from pathlib import Path
 from .diagnostics import Diagnostic, ModelReport
 
 
-@functools.lru_cache(maxsize=256)
-def _lines(file: str) -> tuple[str, ...]:
-    """A file's lines as the noqa scanner wants them (split on newlines only)."""
-    try:
-        with open(file, encoding="utf-8", errors="replace") as handle:
-            return tuple(handle.read().split("\n"))
-    except OSError:
-        return ()
-
-
-def entry_file(entry) -> str:
-    """The file a configured model lives in; ``pkg.module:factory`` is found on sys.path."""
+def entry_file(entry, role: str = "configured model") -> str:
+    """The file a configured model lives in; ``pkg.module:factory`` is found on sys.path.
+    ``role`` names the model in the error (a spec on the command line is not configured)."""
     if entry.file:
         return os.path.realpath(entry.file)
     import importlib.util
 
     spec = importlib.util.find_spec(entry.module)
     if spec is None or not spec.origin:
-        raise ValueError(f"configured model '{entry.target}': module '{entry.module}' not found")
+        raise ValueError(f"{role} '{entry.target}': module '{entry.module}' not found")
     return os.path.realpath(spec.origin)
 
 
@@ -229,10 +219,8 @@ class Session:
         reports = self.analyze()
         self.hashes = {f: h for r in reports for f, h in r.hashes.items()}
         models, diagnostics = collect(reports)
-        diagnostics = self.filter(diagnostics, models)
-        notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
-        notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
-                  for r in reports]
+        diagnostics = self.filter(diagnostics)
+        notes = [note for r in reports for note in self.file_notes(r, models)]
         notes += [f"{_relative(r.file, self.cwd)}: its import and builds printed {r.output_lines}"
                   f" line{'s' * (r.output_lines != 1)} (not shown)" for r in reports if r.output_lines]
         notes += [
@@ -242,27 +230,30 @@ class Session:
         ]
         return Outcome(models, diagnostics, notes=notes)
 
+    def file_notes(self, report, models: list[ModelReport]) -> list[str]:
+        """--verbose: one status line per file (where its report came from, what it holds),
+        then a line per candidate that was skipped."""
+        path = _relative(report.file, self.cwd)
+        how = "analyzed" if report.file in self.analyzed_now else "from the cache"
+        found = sum(any(m is model for m in models) for model in report.models)
+        what = ("cannot import" if report.diagnostics and not report.models
+                else f"{found} model{'s' * (found != 1)}" if found else "no models found")
+        return [f"{path}: {how} ({what})", *(f"{path}: {skipped}" for skipped in report.skipped)]
+
     def wants_fixes(self) -> bool:
         a = self.args
         return a.fix or a.diff or a.show_fixes or a.format in ("json", "full", "sarif")
 
-    def filter(self, diagnostics: list[Diagnostic], models: list[ModelReport]) -> list[Diagnostic]:
-        """Drop diagnostics of unselected rules and those suppressed by noqa comments.
-
-        ``# noqa`` applies on the diagnostic's line, ``# rflint: noqa`` on a model's def or
-        class line covers every diagnostic of that model; graph files have ``"noqa"`` fields.
-        """
+    def filter(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+        """Drop diagnostics of unselected rules and those the file's own suppressions cover:
+        a ``# noqa`` on their line, a file-level ``# rflint: noqa``, a graph file's ``"noqa"``
+        fields (model-level directives: ``lint.collect``)."""
         from .config import is_selected
         from .file_kinds import suppressed
-        from .noqa import covers, model_suppressions
+        from .noqa import read_lines
 
-        by_model = {m.name: model_suppressions(_lines(m.file), m.line) for m in models}
-        return [
-            d for d in diagnostics
-            if is_selected(d.code, self.settings, Path(d.file))
-            and not suppressed(d, _lines(d.file))
-            and not all(covers(by_model.get(name, frozenset()), d.code) for name in d.models or ("",))
-        ]
+        return [d for d in diagnostics
+                if is_selected(d.code, self.settings, Path(d.file)) and not suppressed(d, read_lines(d.file))]
 
     def show_fixes(self, outcome: Outcome) -> str:
         from .report import show_fixes

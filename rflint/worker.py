@@ -66,8 +66,6 @@ def lint_file(file: str, job, send) -> FileReport:
         module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = find_models(module, file, source)
         entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
-        if not entries and not report.skipped:
-            report.skipped.append("no models found")
     except USER_CODE_ERRORS as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {one_line(error)}"))

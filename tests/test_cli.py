@@ -179,7 +179,7 @@ def test_the_cache_reanalyzes_exactly_what_an_edit_touches(tmp_path):
     def sources(*options):
         run = rflint(".", "--verbose", *options, cwd=repo)
         assert run.returncode in (0, 1), run.stderr
-        found = re.findall(r"^rflint: info: models/(\w+)\.py: (analyzed|from the cache)$", run.stderr, re.M)
+        found = re.findall(r"^rflint: info: models/(\w+)\.py: (analyzed|from the cache) \(", run.stderr, re.M)
         return {name for name, how in found if how == "analyzed"}, run
 
     everything = {"blocks", "net", "stemmed"}

@@ -68,8 +68,8 @@ def test_every_hostile_file_gets_one_line_and_the_rest_is_analyzed(repo):
     # a 100-billion-parameter model costs nothing on the meta device
     assert not any(l.startswith("huge.py") for l in lines)
     assert "rflint: info: needs_args.py: skipped Block: needs arguments to be built" in run.stderr
-    assert "rflint: info: empty.py: no models found" in run.stderr
-    assert "rflint: info: no_models.py: no models found" in run.stderr
+    assert "rflint: info: empty.py: analyzed (no models found)" in run.stderr
+    assert "rflint: info: no_models.py: analyzed (no models found)" in run.stderr
     assert not any(l.startswith("loop/") for l in lines), "the symlink loop is followed once at most"
 
 

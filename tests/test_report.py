@@ -272,7 +272,7 @@ def test_json_has_the_stable_shape(paths):
         "flops_before": 1000, "flops_after": 4000, "params_before": 100, "params_after": 100,
     }
     assert [fix["applicability"] for fix in rf003["alternatives"]] == ["unsafe"]
-    assert rf001["layers"] == [{"name": "body.1", "r_min": [251, 243]}]
+    assert rf001["layers"] == [{"name": "body.1", "r_min": [251, 243], "models": []}]
     assert (rf001["line"], rf001["column"], rf001["end_line"], rf001["end_column"]) == (10, 13, 11, 37)
     assert rf002["file"] == paths["outside"]
     assert rf002["message"] == UNDERUTILIZED

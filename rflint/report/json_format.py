@@ -57,7 +57,8 @@ def diagnostic_object(run: RunSummary, diagnostic: Diagnostic) -> dict:
         "end_column": diagnostic.end_column,
         "model": ", ".join(diagnostic.models),
         "models": list(diagnostic.models),
-        "layers": [{"name": layer.name, "r_min": list(layer.r_min)} for layer in diagnostic.layers],
+        "layers": [{"name": layer.name, "r_min": list(layer.r_min), "models": list(layer.models)}
+                   for layer in diagnostic.layers],
         "fix": fix_object(run, diagnostic.fix) if diagnostic.fix else None,
         "alternatives": [fix_object(run, fix) for fix in diagnostic.alternatives],
     }

@@ -83,7 +83,8 @@ def result(run: RunSummary, diagnostic: Diagnostic, rule_index: dict[str, int]) 
         ],
         "properties": {
             "models": list(diagnostic.models),
-            "layers": [{"name": layer.name, "r_min": list(layer.r_min)} for layer in diagnostic.layers],
+            "layers": [{"name": layer.name, "r_min": list(layer.r_min), "models": list(layer.models)}
+                   for layer in diagnostic.layers],
         },
     }
     if diagnostic.code in rule_index:  # a code no rule registers has no index to point at

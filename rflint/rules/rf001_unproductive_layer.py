@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from ..diagnostics import ModelReport
-from . import Case, Rule, layer_diagnostics
+from . import Case, LayerRule
 
 
-class UnproductiveLayer(Rule):
+class UnproductiveLayer(LayerRule):
     """
     ## What it does
     Flags layers whose *input* already has a minimum receptive field at least as large as
@@ -46,6 +46,7 @@ class UnproductiveLayer(Rule):
     name = "unproductive-layer"
     summary = "layer's input already covers the whole image"
     fix_availability = "Sometimes"
+    measure = "input r_min"
     VALID = (
         Case(
             source='''\
@@ -92,5 +93,5 @@ class Net(nn.Module):
         ),
     )
 
-    def check(self, model: ModelReport):
-        return layer_diagnostics(self, model, model.result.unproductive(model.input_res), "input r_min")
+    def flagged(self, model: ModelReport):
+        return model.result.unproductive(model.input_res)

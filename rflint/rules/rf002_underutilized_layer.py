@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from ..diagnostics import ModelReport
-from . import Case, Rule, layer_diagnostics
+from . import Case, LayerRule
 
 
-class UnderutilizedLayer(Rule):
+class UnderutilizedLayer(LayerRule):
     """
     ## What it does
     Flags layers whose own minimum receptive field reaches the input resolution on some
@@ -39,6 +39,7 @@ class UnderutilizedLayer(Rule):
     name = "underutilized-layer"
     summary = "layer's receptive field grows past the image border"
     fix_availability = "Sometimes"
+    measure = "r_min"
     VALID = (
         Case(
             source='''\
@@ -80,5 +81,5 @@ class Net(nn.Module):
         ),
     )
 
-    def check(self, model: ModelReport):
-        return layer_diagnostics(self, model, model.result.underutilized(model.input_res), "r_min")
+    def flagged(self, model: ModelReport):
+        return model.result.underutilized(model.input_res)
