@@ -67,14 +67,16 @@ class ModelReport:
     column: int
     input_res: tuple[int, ...]
     kind: str = "factory"  # "factory" | "class"
-    status: str = "analyzed"  # "analyzed" | "error"
+    status: str = "analyzed"  # "analyzed" | "error" | "skipped" (not a model to lint)
     error: str | None = None
+    skip_reason: str | None = None  # why a "skipped" model is not one to lint
     result: Result | None = None
     type_name: str = ""  # "module:qualname" of the class (for class models)
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
     input_res_source: str = "option"
     fixes: tuple[Fix, ...] = ()  # verified candidates, best first
     layer_count: int = 0  # layers analyzed (``keep_reported_layers`` keeps fewer in ``result``)
+    configured: bool = False  # named in [tool.rflint] models: never dropped as a building block
 
     def __post_init__(self) -> None:
         if self.result is not None and not self.layer_count:

@@ -18,12 +18,14 @@ def models_of_run(reports: list[FileReport]) -> list[ModelReport]:
             used_inside.setdefault(component, set()).add(id(m))
 
     def is_block(m: ModelReport) -> bool:
-        return m.kind == "class" and bool(used_inside.get(m.type_name, set()) - {id(m)})
+        return m.kind == "class" and not m.configured and bool(used_inside.get(m.type_name, set()) - {id(m)})
 
     return [m for m in models if not is_block(m)]
 
 
 def model_diagnostics(model: ModelReport) -> list[Diagnostic]:
+    if model.status == "skipped":  # not a model to lint: an info line under --verbose
+        return []
     if model.status == "error":
         code, _, message = model.error.partition(": ")
         site = model_site(model)

@@ -54,6 +54,7 @@ def broadcast(res):
 
 
 MAX_FIX_PASSES = 10
+SKIPPED = "skipped "  # how discovery's notes about a candidate that is no model begin
 RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [tool.rflint] entry",
                       "model": "model's declared resolution"}
 
@@ -66,6 +67,7 @@ class Outcome:
     fixes_applied: list[Diagnostic] = field(default_factory=list)  # RF003 diagnostics whose fix was applied
     diff: str = ""
     notes: list[str] = field(default_factory=list)  # --verbose lines
+    skipped: int = 0  # candidates that are not models to lint (listed in ``notes``)
 
 
 @dataclass
@@ -218,14 +220,16 @@ class Session:
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
+        notes += [f"{_relative(m.file, self.cwd)}: skipped {m.name}: {m.skip_reason}" for m in models if m.status == "skipped"]
+        skipped = sum(s.startswith(SKIPPED) for r in reports for s in r.skipped) + sum(m.status == "skipped" for m in models)
         notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
                   for r in reports]
         notes += [
             f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
             f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"
-            for m in models
+            for m in models if m.status != "skipped"
         ]
-        return Outcome(models, diagnostics, notes=notes)
+        return Outcome(models, diagnostics, notes=notes, skipped=skipped)
 
     def wants_fixes(self) -> bool:
         a = self.args
@@ -272,6 +276,7 @@ class Session:
             fix_mode="unsafe" if self.args.unsafe_fixes else "safe",
             fixed=len(outcome.fixes_applied),
             quiet=self.args.quiet,
+            skipped=outcome.skipped,
         )
 
     def clean_cache(self) -> None:
