@@ -309,6 +309,7 @@ TOO_SMALL = re.compile(r"too small|greater than (the )?(actual )?input size|smal
                        r"|negative|non-positive|must be at least|should be at most|less than the corresponding input",
                        re.IGNORECASE)
 LARGEST_PROBE = 4096
+PROBE_STEP = 32  # the usual overall stride of a CNN
 
 
 def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
@@ -334,12 +335,22 @@ def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
             smallest = smallest_resolution(model, input_res)
             if smallest is not None:
                 raise CaptureError(str(error), error.component_types,
-                                   f"needs at least {smallest} px; it cannot run at {input_res} px "
+                                   f"needs at least {smallest} px; it cannot run at {_axes(input_res)} px "
                                    f"(set input-res for it in [tool.rflint] models)") from error
+        raise
+    except Exception as error:
+        constructors = _constructors(entry.target) if entry.kind == "class" and not entry.configured else []
+        if constructors:  # EfficientNet(): its defaults are placeholders for from_name's arguments
+            raise NotAModel(f"cannot be built bare ({type(error).__name__}); it is built by "
+                            f"{entry.name}.{constructors[0]}(...): name that in [tool.rflint] models") from None
         raise
     if not any(layer.kind in SPATIAL_KINDS for layer in result.layers):
         raise NotAModel("no spatial layer (convolution or pooling): no receptive field to check")
     return result
+
+
+def _axes(res) -> str:
+    return "x".join(map(str, res)) if isinstance(res, tuple) else str(res)
 
 
 def built_skip_reason(model: nn.Module) -> str | None:
@@ -350,11 +361,11 @@ def built_skip_reason(model: nn.Module) -> str | None:
 
 
 def smallest_resolution(model: nn.Module, input_res) -> int | None:
-    """The smallest square input the model runs at, above ``input_res`` (doubling, then
-    bisecting), or None if it runs at no size up to LARGEST_PROBE px."""
+    """The smallest square input above ``input_res`` the model runs at, or None if none up
+    to LARGEST_PROBE px does. Sizes are tried in steps of PROBE_STEP up to twice
+    ``input_res`` (a model whose head wants one exact final map, NASNet-A large, runs in a
+    narrow band only), then doubling; the last step is bisected."""
     from .analysis import analyze
-
-    low = max(input_res) if isinstance(input_res, tuple) else input_res
 
     def runs(size: int) -> bool:
         try:
@@ -363,11 +374,16 @@ def smallest_resolution(model: nn.Module, input_res) -> int | None:
         except Exception:
             return False
 
-    high = low * 2
-    while not runs(high):
-        low, high = high, high * 2
-        if high > LARGEST_PROBE:
-            return None
+    low = max(input_res) if isinstance(input_res, tuple) else input_res
+    sizes = [*range(low + PROBE_STEP, 2 * low, PROBE_STEP), 2 * low]
+    while sizes[-1] * 2 <= LARGEST_PROBE:
+        sizes.append(sizes[-1] * 2)
+    for high in sizes:
+        if runs(high):
+            break
+        low = high
+    else:
+        return None
     while high - low > 1:
         middle = (low + high) // 2
         low, high = (low, middle) if runs(middle) else (middle, high)

@@ -220,8 +220,9 @@ class Session:
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics, models)
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
-        notes += [f"{_relative(m.file, self.cwd)}: skipped {m.name}: {m.skip_reason}" for m in models if m.status == "skipped"]
-        skipped = sum(s.startswith(SKIPPED) for r in reports for s in r.skipped) + sum(m.status == "skipped" for m in models)
+        not_models = [m for r in reports for m in r.models if m.status == "skipped"]  # blocks too
+        notes += [f"{_relative(m.file, self.cwd)}: {SKIPPED}{m.name}: {m.skip_reason}" for m in not_models]
+        skipped = sum(s.startswith(SKIPPED) for r in reports for s in r.skipped) + len(not_models)
         notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
                   for r in reports]
         notes += [
