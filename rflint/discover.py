@@ -350,7 +350,7 @@ def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
 
 
 def _axes(res) -> str:
-    return "x".join(map(str, res)) if isinstance(res, tuple) else str(res)
+    return "x".join(map(str, res)) if isinstance(res, tuple) and len(set(res)) > 1 else str(max(res) if isinstance(res, tuple) else res)
 
 
 def built_skip_reason(model: nn.Module) -> str | None:
@@ -411,12 +411,14 @@ def declared_resolution(entry: ModelEntry) -> tuple[int, int] | None:
 
 def _pretrained_settings_resolution(entry: ModelEntry) -> tuple[int, int] | None:
     """Cadene's pretrainedmodels: ``pretrained_settings[factory name][dataset]["input_size"]``
-    in the factory's module (every dataset of a model shares it)."""
+    in the factory's module (every dataset of a model shares it); for a class, the size
+    every model of its module shares."""
     settings = getattr(sys.modules.get(entry.target.__module__), "pretrained_settings", None)
-    per_dataset = settings.get(getattr(entry.target, "__name__", "")) if isinstance(settings, dict) else None
-    if not isinstance(per_dataset, dict):
+    if not isinstance(settings, dict):
         return None
-    sizes = {_pair(s["input_size"]) for s in per_dataset.values() if isinstance(s, dict) and "input_size" in s}
+    models = settings.values() if inspect.isclass(entry.target) else [settings.get(getattr(entry.target, "__name__", ""))]
+    sizes = {_pair(s["input_size"]) for per_dataset in models if isinstance(per_dataset, dict)
+             for s in per_dataset.values() if isinstance(s, dict) and "input_size" in s}
     return sizes.pop() if len(sizes) == 1 else None
 
 
