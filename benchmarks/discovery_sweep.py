@@ -30,7 +30,7 @@ class Row:
     file: str = ""
     expected: bool = False
     found: bool = False
-    status: str = "not found"  # analyzed | error | skipped | block | not found
+    status: str = "not found"  # analyzed | error | skipped | block | found (--discover-only) | not found
     reason: str = ""  # why skipped, or the error
     i_min: str = ""
 
@@ -78,14 +78,54 @@ def sweep(files: list[str], expected: Iterable[str], jobs: int, timeout: float, 
     return sorted(rows.values(), key=lambda r: (not r.expected, r.name)), seconds
 
 
+def discover_only(files: list[str], expected: Iterable[str]) -> tuple[list[Row], float]:
+    """Discovery without building anything (``--discover-only``): the files are imported in
+    this process, as installed modules, and their candidates listed."""
+    import importlib.util
+
+    from rflint.discover import find_models
+
+    expected = set(expected)
+    start = time.monotonic()
+    rows: dict[str, Row] = {}
+    for file in files:
+        spec_name = module_name(file)
+        try:
+            module = importlib.import_module(spec_name)
+            with open(file, encoding="utf-8") as handle:
+                entries, skipped = find_models(module, module.__file__, handle.read())
+        except Exception as error:  # noqa: BLE001  a sweep row, not a crash
+            rows[os.path.basename(file)] = Row(os.path.basename(file), os.path.basename(file), status="error",
+                                               reason=f"cannot import: {type(error).__name__}: {error}")
+            continue
+        for entry in entries:
+            name = entry.name if entry.name in expected else f"{os.path.basename(file)}::{entry.name}"
+            rows[name] = Row(name, os.path.basename(file), found=True, status="found")
+        for note in skipped:
+            name, _, reason = note.removeprefix(SKIPPED).partition(": ")
+            rows[f"{os.path.basename(file)}::{name}"] = Row(name, os.path.basename(file), found=True,
+                                                             status="skipped", reason=reason)
+    for name in expected:
+        rows.setdefault(name, Row(name)).expected = True
+    return sorted(rows.values(), key=lambda r: (not r.expected, r.name)), time.monotonic() - start
+
+
+def module_name(file: str) -> str:
+    """The dotted name of an installed module file (``.../site-packages/timm/models/vgg.py`` -> ``timm.models.vgg``)."""
+    parts = os.path.splitext(os.path.realpath(file))[0].split(os.sep)
+    top = next(i for i in range(len(parts)) if os.path.exists(os.sep.join(parts[:i + 1] + ["__init__.py"])))
+    return ".".join(parts[top:]).removesuffix(".__init__")
+
+
 def summary(package: str, rows: list[Row], seconds: float, top: int = 8) -> str:
     expected = [r for r in rows if r.expected]
     found = [r for r in expected if r.found]
-    by_status = collections.Counter(r.status for r in rows if r.found)
+    by_status = collections.Counter(r.status for r in rows if r.found or r.status == "error")
     lines = [
         f"{package}: {len(found)}/{len(expected)} expected models found; of the {sum(r.found for r in rows)} "
         f"candidates: {by_status['analyzed']} analyzed, {by_status['skipped']} skipped, {by_status['error']} errors, "
-        f"{by_status['block']} building blocks of another model; {seconds:.0f} s",
+        f"{by_status['block']} building blocks of another model"
+        + (f", {by_status['found']} found (not built: --discover-only)" if by_status["found"] else "") + f"; {seconds:.0f} s",
     ]
     missing = [r.name for r in expected if not r.found]
     if missing:
@@ -103,8 +143,12 @@ def main(package: str, files: list[str], expected: list[str], argv=None, **optio
     parser.add_argument("--out", default=f"benchmarks/{package}_sweep.csv", help="CSV file to write")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per model")
+    parser.add_argument("--discover-only", action="store_true", help="list the models found, build none")
     args = parser.parse_args(argv)
-    rows, seconds = sweep(files, expected, args.jobs, args.timeout, **options)
+    if args.discover_only:
+        rows, seconds = discover_only(files, expected)
+    else:
+        rows, seconds = sweep(files, expected, args.jobs, args.timeout, **options)
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, [f.name for f in fields(Row)])
         writer.writeheader()

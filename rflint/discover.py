@@ -77,12 +77,17 @@ class ModelEntry:
     input_res: tuple[int, ...] | None = None  # configured for this model
     args: tuple = ()
     configured: bool = False  # named in [tool.rflint] models: never dropped as a building block
+    attribute: str = ""  # where the target is in its module ("EfficientNet.from_name"); default: name
 
     def factory(self) -> Callable[[], nn.Module]:
         return self.factory_from(self.target)
 
+    def factory_in(self, module: ModuleType) -> Callable[[], nn.Module]:
+        """The same call with the target taken from ``module`` (the file re-imported with other literals)."""
+        return self.factory_from(functools.reduce(getattr, (self.attribute or self.name).split("."), module))
+
     def factory_from(self, target: Callable[..., nn.Module]) -> Callable[[], nn.Module]:
-        """A call of ``target`` (this entry's, or the same name re-imported) with the entry's arguments."""
+        """A call of ``target`` with the entry's arguments."""
         if not any(isinstance(v, Deferred) for v in (*self.args, *self.kwargs.values())):
             return functools.partial(target, *self.args, **self.kwargs)
 
@@ -289,7 +294,8 @@ def with_configured(entries: list[ModelEntry], module: ModuleType, file: str, so
         if by_name.get(name) is not None and by_name[name].configured:
             shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in {**config.kwargs, **extra}.items())]
             name = f"{name}({', '.join(shown)})"
-        by_name[name] = ModelEntry(name, file, line, column, kind, target, kwargs, config.input_res, args, True)
+        by_name[name] = ModelEntry(name, file, line, column, kind, target, kwargs, config.input_res, args, True,
+                                   config.name)
         skipped[:] = [note for note in skipped if not note.startswith(f"skipped {config.name}:")]
     return sorted(by_name.values(), key=lambda e: e.line)
 

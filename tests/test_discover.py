@@ -536,3 +536,23 @@ def test_declared_resolution_of_libraries(factory, expected):
         pytest.skip(str(error))
     entry = ModelEntry(name, "", 1, 1, "factory", target, no_argument_kwargs(target))
     assert declared_resolution(entry) == expected
+
+
+def test_a_configured_entry_with_arguments_gets_verified_fixes(tmp_path):
+    """The fix search rebuilds the model from its re-imported file with the same arguments."""
+    write(tmp_path, "needs.py", """\
+        from torch import nn
+
+
+        class Needs(nn.Module):
+            def __init__(self, norm, depth):
+                super().__init__()
+                assert norm is None
+                self.body = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, stride=2, padding=1) for i in range(depth)])
+
+            def forward(self, x):
+                return self.body(x)
+        """)
+    write(tmp_path, "rflint.toml", 'models = [{target = "needs.py::Needs", arguments = "norm=None, depth=6"}]\n')
+    run = rflint("needs.py", "--input-res", "32", "--no-cache", "--fix", cwd=tmp_path)
+    assert "stride=1" in (tmp_path / "needs.py").read_text(), run.stdout + run.stderr
