@@ -247,6 +247,14 @@ def find_models(module: ModuleType, file: str, source: str,
     return entries, skipped
 
 
+def _positional_names(target) -> list[str]:
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
 class _Importing(dict):
     """A module's names, then any importable top-level module (``transformers``, ``monai``),
     for the expressions of a configured entry's ``arguments``."""
@@ -289,7 +297,9 @@ def with_configured(entries: list[ModelEntry], module: ModuleType, file: str, so
         line, column = lines.get(config.name.split(".")[0], (1, 1))
         kind = "class" if inspect.isclass(target) else "factory"
         args, extra = configured_arguments(config.arguments, module)
-        kwargs = {**(no_argument_kwargs(target) or {}), **config.kwargs, **extra}
+        bound = _positional_names(target)[:len(args)]  # given positionally: no default for them
+        defaults = {k: v for k, v in (no_argument_kwargs(target) or {}).items() if k not in bound}
+        kwargs = {**defaults, **config.kwargs, **extra}
         name = config.name
         if by_name.get(name) is not None and by_name[name].configured:
             shown = [*map(repr, args), *(f"{k}={v!r}" for k, v in {**config.kwargs, **extra}.items())]
@@ -429,8 +439,9 @@ def _pretrained_settings_resolution(entry: ModelEntry) -> tuple[int, int] | None
 
 
 def _config_resolution(entry: ModelEntry) -> tuple[int, int] | None:
-    """Hugging Face: ``image_size`` of the config the model is built from."""
-    config = entry.kwargs.get("config")
+    """Hugging Face: ``image_size`` of the config the model is built from (its ``config``
+    argument, given by keyword or first)."""
+    config = entry.kwargs.get("config", entry.args[0] if entry.args else None)
     if config is None:
         return None
     try:

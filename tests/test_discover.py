@@ -556,3 +556,14 @@ def test_a_configured_entry_with_arguments_gets_verified_fixes(tmp_path):
     write(tmp_path, "rflint.toml", 'models = [{target = "needs.py::Needs", arguments = "norm=None, depth=6"}]\n')
     run = rflint("needs.py", "--input-res", "32", "--no-cache", "--fix", cwd=tmp_path)
     assert "stride=1" in (tmp_path / "needs.py").read_text(), run.stdout + run.stderr
+
+
+def test_a_positional_config_replaces_the_config_class_default(tmp_path):
+    """``arguments = "TinyConfig(...)"`` is the config: not also passed as ``config=TinyConfig()``,
+    and ``--input-res auto`` reads its image_size."""
+    path = write(tmp_path, "tiny.py", HF_LIKE)
+    entries, _ = discover(path, [model_entry({"target": "tiny.py::TinyModel", "arguments": "TinyConfig(width=4, image_size=40)"},
+                                             tmp_path)])
+    [entry] = entries
+    assert entry.factory()().conv.out_channels == 4
+    assert declared_resolution(entry) == (40, 40)
