@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rflint.receptive_field import (
+from rflint.core.receptive_field import (
     GLOBAL,
     NEUTRAL,
     Field,
