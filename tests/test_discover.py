@@ -459,22 +459,12 @@ def test_named_constructors_from_the_config(tmp_path):
 
 def test_configured_entry_with_kwargs_is_kept_next_to_a_factory_of_its_class(tmp_path):
     """``deep_net()`` builds DeepResNet; the configured DeepResNet(depth=3) is not a mere block of it."""
-    write(tmp_path, "resnetish.py", """\
-        from torch import nn
+    write(tmp_path, "resnetish.py", NET.replace("class Net", "class DeepResNet") + """\
 
 
-        class DeepResNet(nn.Module):
-            def __init__(self, depth):
-                super().__init__()
-                self.body = nn.Sequential(*[nn.Conv2d(3 if i == 0 else 8, 8, 3, stride=2, padding=1) for i in range(depth)])
-
-            def forward(self, x):
-                return self.body(x)
-
-
-        def deep_net():
-            return DeepResNet(6)
-        """)
+    def deep_net():
+        return DeepResNet(6)
+""")
     write(tmp_path, "rflint.toml", 'models = [{target = "resnetish.py::DeepResNet", kwargs = {depth = 3}}]\n')
     run = rflint("resnetish.py", "--input-res", "32", "--no-cache", "--verbose", "--output-format", "json", cwd=tmp_path)
     import json
