@@ -19,9 +19,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable
 
+from rflint.diagnostics import SKIPPED
 from rflint.lint import models_of_run
 from rflint.runner import Job, run
-from rflint.session import SKIPPED
 
 
 @dataclass
@@ -81,7 +81,7 @@ def sweep(files: list[str], expected: Iterable[str], jobs: int, timeout: float, 
 def discover_only(files: list[str], expected: Iterable[str]) -> tuple[list[Row], float]:
     """Discovery without building anything (``--discover-only``): the files are imported in
     this process, as installed modules, and their candidates listed."""
-    import importlib.util
+    import importlib
 
     from rflint.discover import find_models
 
@@ -89,9 +89,8 @@ def discover_only(files: list[str], expected: Iterable[str]) -> tuple[list[Row],
     start = time.monotonic()
     rows: dict[str, Row] = {}
     for file in files:
-        spec_name = module_name(file)
         try:
-            module = importlib.import_module(spec_name)
+            module = importlib.import_module(module_name(file))
             with open(file, encoding="utf-8") as handle:
                 entries, skipped = find_models(module, module.__file__, handle.read())
         except Exception as error:  # noqa: BLE001  a sweep row, not a crash

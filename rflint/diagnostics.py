@@ -94,6 +94,9 @@ class ModelReport:
         self.result = replace(self.result, layers=reported)
 
 
+SKIPPED = "skipped "  # how a note about a candidate that is no model to lint begins: "skipped NAME: reason"
+
+
 @dataclass
 class FileReport:
     """Everything one linted file produced, ready for the rules and the cache."""
@@ -103,4 +106,4 @@ class FileReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # file-level (import) problems
     imported_files: tuple[str, ...] = ()  # user-editable files its import pulled in (cache keys)
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of those files when analysed
-    skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose
+    skipped: list[str] = field(default_factory=list)  # "skipped NAME: reason" (SKIPPED), or "no models found"

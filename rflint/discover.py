@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from torch import nn
 
+from .diagnostics import SKIPPED
+from .infer import annotated_model, program_reason, registered, returns_model
+
 if TYPE_CHECKING:
     from .result import Result
-
-from .infer import annotated_model, program_reason, registered, returns_model
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class ModelEntry:
         def build():
             return target(*map(_made, self.args), **{k: _made(v) for k, v in self.kwargs.items()})
 
-        build.__name__ = build.__qualname__ = self.name
+        build.__name__, build.__wrapped__ = self.name, target  # the definition site is the target's
         return build
 
     @property
@@ -157,7 +158,7 @@ def class_skip_reason(cls, framework: Framework = TORCH) -> str | None:
     """Why a model class is not a model to lint (a loss, a metric, an abstract base, a
     forward taking two inputs), or None."""
     names = [klass.__name__ for klass in cls.__mro__]
-    if any(name.endswith("Loss") or name == "_Loss" for name in names):
+    if any(name.endswith("Loss") for name in names):  # torch's base class is _Loss
         return "a loss, not a model"
     if any(name.endswith("Metric") for name in names):
         return "a metric, not a model"
@@ -211,7 +212,7 @@ def find_models(module: ModuleType, file: str, source: str,
     entries, skipped = [], []
 
     def skip(name: str, reason: str) -> None:
-        skipped.append(f"skipped {name}: {reason}")
+        skipped.append(f"{SKIPPED}{name}: {reason}")
 
     for name, value in vars(module).items():
         if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
@@ -306,7 +307,7 @@ def with_configured(entries: list[ModelEntry], module: ModuleType, file: str, so
             name = f"{name}({', '.join(shown)})"
         by_name[name] = ModelEntry(name, file, line, column, kind, target, kwargs, config.input_res, args, True,
                                    config.name)
-        skipped[:] = [note for note in skipped if not note.startswith(f"skipped {config.name}:")]
+        skipped[:] = [note for note in skipped if not note.startswith(f"{SKIPPED}{config.name}:")]
     return sorted(by_name.values(), key=lambda e: e.line)
 
 
@@ -340,7 +341,7 @@ def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
         built.append(factory())
         return built[-1]
 
-    keeping_the_model.__name__ = getattr(factory, "__name__", entry.name)
+    keeping_the_model.__name__, keeping_the_model.__wrapped__ = entry.name, entry.target  # the target's definition site
     try:
         result = analyze(keeping_the_model, input_res, name=entry.name, analyzed_files=analyzed)
     except CaptureError as error:

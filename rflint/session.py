@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, ModelReport
+from .diagnostics import SKIPPED, Diagnostic, ModelReport
 
 
 @functools.lru_cache(maxsize=256)
@@ -54,7 +54,6 @@ def broadcast(res):
 
 
 MAX_FIX_PASSES = 10
-SKIPPED = "skipped "  # how discovery's notes about a candidate that is no model begin
 RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [tool.rflint] entry",
                       "model": "model's declared resolution"}
 

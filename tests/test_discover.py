@@ -49,7 +49,7 @@ def test_programs_are_never_called_but_factories_are(tmp_path):
     """main(), train() and a function building its model from argparse input all return a
     model in their source; none is called (each would leave a file behind)."""
     write(tmp_path, "net.py", NET)
-    write(tmp_path, "project.py", f"""\
+    write(tmp_path, "project.py", """\
         import argparse
         from pathlib import Path
 
@@ -471,7 +471,7 @@ def test_configured_entry_with_kwargs_is_kept_next_to_a_factory_of_its_class(tmp
 
     models = {m["name"]: m for m in json.loads(run.stdout)["models"]}
     assert set(models) == {"DeepResNet", "deep_net"}
-    assert models["DeepResNet"]["i_min"] == [15, 15] and models["deep_net"]["i_min"] == [127, 127]
+    assert (models["DeepResNet"]["layers"], models["deep_net"]["layers"]) == (3, 6)  # built with its own kwargs
 
 
 def test_configured_arguments_express_none_objects_and_calls(tmp_path):
