@@ -137,9 +137,10 @@ def summary(package: str, rows: list[Row], seconds: float, top: int = 8) -> str:
     return "\n".join(lines)
 
 
-def main(package: str, files: list[str], expected: list[str], argv=None, **options) -> int:
+def main(package: str, files: list[str], expected: list[str], argv=None) -> int:
     parser = argparse.ArgumentParser(description=f"rflint's discovery sweep over {package}")
-    parser.add_argument("--out", default=f"benchmarks/{package}_sweep.csv", help="CSV file to write")
+    parser.add_argument("--out", default=f"benchmarks/discovery_{package}.csv", help="CSV file to write")
+    parser.add_argument("--auto", action="store_true", help="--input-res auto (each model's declared size)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds allowed per model")
     parser.add_argument("--discover-only", action="store_true", help="list the models found, build none")
@@ -147,7 +148,8 @@ def main(package: str, files: list[str], expected: list[str], argv=None, **optio
     if args.discover_only:
         rows, seconds = discover_only(files, expected)
     else:
-        rows, seconds = sweep(files, expected, args.jobs, args.timeout, **options)
+        rows, seconds = sweep(files, expected, args.jobs, args.timeout, input_res_auto=args.auto)
+    package += " (--input-res auto)" if args.auto else ""
     with open(args.out, "w", newline="") as handle:
         writer = csv.DictWriter(handle, [f.name for f in fields(Row)])
         writer.writeheader()

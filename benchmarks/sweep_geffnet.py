@@ -1,6 +1,6 @@
 """geffnet: every factory its modules export (``__all__``), none of its activations.
 
-    PYTHONPATH=.:tests/shims python benchmarks/sweep_geffnet.py
+    PYTHONPATH=.:tests/shims:benchmarks python benchmarks/sweep_geffnet.py
 """
 
 import inspect

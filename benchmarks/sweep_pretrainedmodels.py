@@ -1,7 +1,7 @@
 """pretrainedmodels (Cadene): every name of ``pretrainedmodels.model_names``, at 224 and
-with ``--input-res auto`` (each model's ``pretrained_settings`` size).
+with ``--auto`` (each model's ``pretrained_settings`` size).
 
-    PYTHONPATH=.:tests/shims python benchmarks/sweep_pretrainedmodels.py [--auto]
+    PYTHONPATH=.:tests/shims:benchmarks python benchmarks/sweep_pretrainedmodels.py [--auto --out ...]
 """
 
 import os
@@ -13,10 +13,5 @@ import pretrainedmodels
 from discovery_sweep import main, python_files
 
 if __name__ == "__main__":
-    auto = "--auto" in sys.argv
-    argv = [a for a in sys.argv[1:] if a != "--auto"]
-    if auto and not any(a.startswith("--out") for a in argv):
-        argv += ["--out", "benchmarks/pretrainedmodels_auto_sweep.csv"]
     folder = os.path.join(os.path.dirname(pretrainedmodels.__file__), "models")
-    sys.exit(main("pretrainedmodels" + (" (--input-res auto)" if auto else ""), python_files(folder),
-                  list(pretrainedmodels.model_names), argv, input_res_auto=auto))
+    sys.exit(main("pretrainedmodels", python_files(folder), list(pretrainedmodels.model_names)))

@@ -1,7 +1,7 @@
 """timm's ``models/`` folder: every name of ``timm.list_models()`` whose factory is defined
 in a linted file (its top-level modules; ``_``-prefixed helpers and ``layers/`` hold none).
 
-    PYTHONPATH=.:tests/shims python benchmarks/sweep_timm.py [--only FILE.py ...]
+    PYTHONPATH=.:tests/shims:benchmarks python benchmarks/sweep_timm.py [--auto] [--discover-only] [--only FILE.py ...]
 """
 
 import inspect

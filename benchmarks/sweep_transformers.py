@@ -1,7 +1,7 @@
 """Hugging Face transformers' vision conv models: the ``*Model`` and ``*ForImageClassification``
 classes of each architecture below, built from their ``config_class()`` defaults.
 
-    PYTHONPATH=.:tests/shims python benchmarks/sweep_transformers.py
+    PYTHONPATH=.:tests/shims:benchmarks python benchmarks/sweep_transformers.py --auto --out benchmarks/discovery_transformers_auto.csv
 """
 
 import os
@@ -22,5 +22,4 @@ if __name__ == "__main__":
     folder = os.path.join(os.path.dirname(transformers.__file__), "models")
     files = [os.path.join(folder, name, f"modeling_{name}.py") for name in ARCHITECTURES]
     expected = [f"{prefix}{suffix}" for prefix in ARCHITECTURES.values() for suffix in ("Model", "ForImageClassification")]
-    sys.exit(main("transformers", files, expected, input_res_auto="--auto" in sys.argv,
-                  argv=[a for a in sys.argv[1:] if a != "--auto"]))
+    sys.exit(main("transformers", files, expected))
