@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 from .receptive_field import NEUTRAL, Window
 
 FEATURES = -1  # channels, features, heads: positions of no input axis
-BATCH = -2  # the batch; window partitions move blocks into it
+BATCH = -2  # the batch (kept even at size 1); window partitions move blocks into it
 TOKENS = -3  # positions plus extra entries (ViT's class token): see ``Piece.parts``
 
 
@@ -78,7 +78,7 @@ class Layout:
     def image(cls, shape: Sequence[int], ndim: int, channels_last: bool = False) -> Layout:
         """A batch of images: (N, C, *spatial), or (N, *spatial, C) when channels-last."""
         shape = tuple(shape)
-        batch = (pieces(BATCH, 1, shape[0]),)
+        batch = ((Piece(BATCH, 1, shape[0]),),)  # kept at size 1: it marks where the batch goes
         if channels_last:
             spatial = tuple(pieces(a, 1, n) for a, n in enumerate(shape[1:1 + ndim]))
             return cls(batch + spatial + (pieces(FEATURES, 1, shape[-1]),), shape)
@@ -113,6 +113,8 @@ class Layout:
         for size in shape:
             taken: list[Piece] = []
             need = size
+            while atoms and atoms[0].size == 1:  # the batch marker rides with the next dimension
+                taken.append(atoms.pop(0))
             while need > 1:
                 if not atoms:
                     raise LayoutError(f"cannot reshape {self.shape} to {shape}")
