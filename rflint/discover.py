@@ -316,7 +316,10 @@ class NotAModel(Exception):
     inputs): skipped with this reason, not an error."""
 
 
-SPATIAL_KINDS = frozenset({"conv", "conv_transpose", "pool"})
+# Layers with a bounded receptive field: convolutions, pooling, and a Linear on patches (a
+# ViT that patchifies by reshape, timm's NaFlexViT); the analysis keeps only bounded Linears.
+SPATIAL_KINDS = frozenset({"conv", "conv_transpose", "pool", "linear"})
+NO_SPATIAL_LAYER = "no spatial layer (convolution, pooling or a Linear on patches): no receptive field to check"
 # Modules that slide a window over the input; a module with none of them (an activation, an
 # MLP, a text model) has no receptive field to speak of.
 SPATIAL_MODULES = (nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
@@ -362,7 +365,7 @@ def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
                             f"{entry.name}.{constructors[0]}(...): name that in [tool.rflint] models") from None
         raise
     if not any(layer.kind in SPATIAL_KINDS for layer in result.layers):
-        raise NotAModel("no spatial layer (convolution or pooling): no receptive field to check")
+        raise NotAModel(NO_SPATIAL_LAYER)
     return result
 
 
@@ -373,7 +376,7 @@ def _axes(res) -> str:
 def built_skip_reason(model: nn.Module) -> str | None:
     """Why a built module that failed to run is not a model to lint, or None."""
     if not any(isinstance(m, SPATIAL_MODULES) for m in model.modules()):
-        return "no spatial layer (convolution or pooling): no receptive field to check"
+        return NO_SPATIAL_LAYER
     return forward_inputs_reason(type(model).forward)
 
 

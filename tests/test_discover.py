@@ -363,7 +363,7 @@ def test_classes_that_are_not_models(tmp_path):
     assert "skipped IoUMetric: a metric, not a model" in info
     assert "skipped Base: an abstract base: forward() raises NotImplementedError" in info
     assert "skipped Fusion: forward() needs 2 inputs (x, y)" in info
-    assert "skipped Swish: no spatial layer (convolution or pooling)" in info
+    assert "skipped Swish: no spatial layer (convolution, pooling or a Linear on patches)" in info
     assert "zoo.py: Net analyzed at 16x16" in info
     assert run.stdout.splitlines() == [
         "zoo.py:40:1: RF903 [Stem] cannot trace: needs at least 17 px; it cannot run at 16 px "
@@ -557,3 +557,21 @@ def test_a_positional_config_replaces_the_config_class_default(tmp_path):
     [entry] = entries
     assert entry.factory()().conv.out_channels == 4
     assert declared_resolution(entry) == (40, 40)
+
+
+class LinearPatches(nn.Module):
+    """A ViT stem without a conv: 4x4 patches cut by reshape, embedded by a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3 * 16, 8)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        patches = x.reshape(b, c, h // 4, 4, w // 4, 4).permute(0, 2, 4, 1, 3, 5).reshape(b, h // 4, w // 4, c * 16)
+        return self.proj(patches)
+
+
+def test_a_vit_stem_without_conv_is_a_model():
+    result = analyze_model(ModelEntry("LinearPatches", __file__, 1, 1, "class", LinearPatches), 32, frozenset())
+    assert "linear" in [layer.kind for layer in result.layers] and result.i_min == (4, 4)
