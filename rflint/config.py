@@ -8,6 +8,7 @@ Torch-free: this runs on the warm cached path.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import functools
@@ -57,6 +58,7 @@ class ModelEntry:
     module: str | None = None  # for "package.module:factory"
     kwargs: dict[str, Any] = field(default_factory=dict)
     input_res: tuple[int, int] | None = None  # None: the global input resolution applies
+    arguments: str = ""  # a Python argument list: what TOML cannot write (None, config objects, calls)
 
 
 @dataclass
@@ -320,7 +322,7 @@ def _models_field(value: Any, root: Path) -> dict[str, Any]:
     return {"models": tuple(entries)}
 
 
-_MODEL_KEYS = ("target", "kwargs", "input-res")
+_MODEL_KEYS = ("target", "kwargs", "arguments", "input-res")
 
 
 def model_entry(item: Any, root: Path) -> ModelEntry:
@@ -341,10 +343,27 @@ def model_entry(item: Any, root: Path) -> ModelEntry:
         input_res = _resolution(item["input-res"], allow_auto=False) if "input-res" in item else None
     except _BadValue as error:
         raise _BadValue(str(error), ".input-res") from None
+    common = {"kwargs": kwargs, "input_res": input_res, "arguments": _arguments(item.get("arguments", ""))}
     if file_target is not None:
         file = Path(os.path.abspath(root / file_target["file"]))
-        return ModelEntry(target, file_target["name"], file=file, kwargs=kwargs, input_res=input_res)
-    return ModelEntry(target, module_target["name"], module=module_target["module"], kwargs=kwargs, input_res=input_res)
+        return ModelEntry(target, file_target["name"], file=file, **common)
+    return ModelEntry(target, module_target["name"], module=module_target["module"], **common)
+
+
+def _arguments(value: Any) -> str:
+    """``arguments = "2, norm=None, config=transformers.ConvNextConfig(depths=[2, 2])"``: checked
+    here as Python call arguments, evaluated where the model is built (in its module's
+    namespace, where any importable module can also be named)."""
+    if not isinstance(value, str):
+        raise _BadValue(f'expected a string of Python arguments, e.g. "2, norm=None", got {_shown(value)}', ".arguments")
+    try:
+        call = ast.parse(f"f({value})", mode="eval").body
+    except SyntaxError as error:
+        raise _BadValue(f"not Python call arguments: {error.msg}: {_shown(value)}", ".arguments") from None
+    if not isinstance(call, ast.Call) or any(k.arg is None for k in call.keywords) or any(
+            isinstance(a, ast.Starred) for a in call.args):
+        raise _BadValue(f"expected plain positional and keyword arguments, got {_shown(value)}", ".arguments")
+    return value
 
 
 def _tuple_field(name: str, parse: Callable[[Any], tuple[str, ...]]) -> Callable[[Any, Path], dict[str, Any]]:

@@ -68,14 +68,16 @@ class ModelReport:
     column: int
     input_res: tuple[int, ...]
     kind: str = "factory"  # "factory" | "class"
-    status: str = "analyzed"  # "analyzed" | "error"
+    status: str = "analyzed"  # "analyzed" | "error" | "skipped" (not a model to lint)
     error: str | None = None
+    skip_reason: str | None = None  # why a "skipped" model is not one to lint
     result: Result | None = None
     type_name: str = ""  # "module:qualname" of the class (for class models)
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
     input_res_source: str = "option"
     fixes: tuple[Fix, ...] = ()  # verified candidates, best first
     layer_count: int = 0  # layers analyzed (``keep_reported_layers`` keeps fewer in ``result``)
+    configured: bool = False  # named in [tool.rflint] models: never dropped as a building block
 
     def __post_init__(self) -> None:
         if self.result is not None and not self.layer_count:
@@ -93,6 +95,9 @@ class ModelReport:
         self.result = replace(self.result, layers=reported)
 
 
+SKIPPED = "skipped "  # how a note about a candidate that is no model to lint begins: "skipped NAME: reason"
+
+
 @dataclass
 class FileReport:
     """Everything one linted file produced, ready for the rules and the cache."""
@@ -102,7 +107,7 @@ class FileReport:
     diagnostics: list[Diagnostic] = field(default_factory=list)  # file-level (import) problems
     imported_files: tuple[str, ...] = ()  # user-editable files its import pulled in (cache keys)
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of those files when analysed
-    skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose
+    skipped: list[str] = field(default_factory=list)  # "skipped NAME: reason" (SKIPPED), for --verbose
     read_files: tuple[str, ...] = ()  # other user files the import and builds opened (cache keys; may not exist)
     environment: dict[str, str | None] = field(default_factory=dict)  # variables read -> sha256 of value (None: unset)
     installed: tuple[str, ...] = ()  # top-level names of installed packages imported (cache keys on their versions)

@@ -11,7 +11,6 @@ memory, the model is rebuilt on the meta device and re-analysed. No file is touc
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import os
 import sys
@@ -258,7 +257,7 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
     """
     try:
         module = import_file(entry.file, analyzed, overrides)
-        factory = functools.partial(getattr(module, entry.name), **entry.kwargs)
+        factory = entry.factory_in(module)
         result, figures = analyze_and_measure(factory, input_res, entry.name, analyzed)
     except (Exception, SystemExit) as error:
         first_line = str(error).strip().partition("\n")[0]

@@ -19,7 +19,7 @@ def models_of_run(reports: list[FileReport]) -> list[ModelReport]:
             used_inside.setdefault(component, set()).add(id(m))
 
     def is_block(m: ModelReport) -> bool:
-        return m.kind == "class" and bool(used_inside.get(m.type_name, set()) - {id(m)})
+        return m.kind == "class" and not m.configured and bool(used_inside.get(m.type_name, set()) - {id(m)})
 
     return [m for m in models if not is_block(m)]
 
@@ -35,7 +35,7 @@ def run_diagnostics(models: list[ModelReport], silenced=lambda model, code: Fals
     model out of a rule."""
     diagnostics = [failure_diagnostic(model) for model in models
                    if model.status == "error" and not silenced(model, model.error.partition(": ")[0])]
-    analyzed = [model for model in models if model.status != "error"]
+    analyzed = [model for model in models if model.status == "analyzed"]  # "skipped": not a model to lint
     for rule in all_rules():
         if rule not in ANALYSIS_FAILURES:
             diagnostics.extend(rule.check_models([m for m in analyzed if not silenced(m, rule.code)]))

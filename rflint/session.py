@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .diagnostics import Diagnostic, ModelReport
+from .diagnostics import SKIPPED, Diagnostic, ModelReport
 
 
 def entry_file(entry, role: str = "configured model") -> str:
@@ -61,6 +61,7 @@ class Outcome:
     fixes_applied: list[Diagnostic] = field(default_factory=list)  # RF003 diagnostics whose fix was applied
     diff: str = ""
     notes: list[str] = field(default_factory=list)  # --verbose lines
+    skipped: int = 0  # candidates that are not models to lint (listed in ``notes``)
 
 
 @dataclass
@@ -221,21 +222,24 @@ class Session:
         models, diagnostics = collect(reports)
         diagnostics = self.filter(diagnostics)
         notes = [note for r in reports for note in self.file_notes(r, models)]
+        not_models = [m for r in reports for m in r.models if m.status == "skipped"]  # blocks too
+        notes += [f"{_relative(m.file, self.cwd)}: {SKIPPED}{m.name}: {m.skip_reason}" for m in not_models]
+        skipped = sum(s.startswith(SKIPPED) for r in reports for s in r.skipped) + len(not_models)
         notes += [f"{_relative(r.file, self.cwd)}: its import and builds printed {r.output_lines}"
                   f" line{'s' * (r.output_lines != 1)} (not shown)" for r in reports if r.output_lines]
         notes += [
             f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
             f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"
-            for m in models
+            for m in models if m.status != "skipped"
         ]
-        return Outcome(models, diagnostics, notes=notes)
+        return Outcome(models, diagnostics, notes=notes, skipped=skipped)
 
     def file_notes(self, report, models: list[ModelReport]) -> list[str]:
         """--verbose: one status line per file (where its report came from, what it holds),
         then a line per candidate that was skipped."""
         path = _relative(report.file, self.cwd)
         how = "analyzed" if report.file in self.analyzed_now else "from the cache"
-        found = sum(any(m is model for m in models) for model in report.models)
+        found = sum(any(m is model for m in models) for model in report.models if model.status != "skipped")
         what = ("cannot import" if report.diagnostics and not report.models
                 else f"{found} model{'s' * (found != 1)}" if found else "no models found")
         return [f"{path}: {how} ({what})", *(f"{path}: {skipped}" for skipped in report.skipped)]
@@ -279,6 +283,7 @@ class Session:
             fix_mode="unsafe" if self.args.unsafe_fixes else "safe",
             fixed=len(outcome.fixes_applied),
             quiet=self.args.quiet,
+            skipped=outcome.skipped,
         )
 
     def clean_cache(self) -> None:

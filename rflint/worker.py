@@ -167,14 +167,18 @@ def record_inputs(report: FileReport, analyzed: frozenset[str]) -> None:
 
 def analyze_entry(entry, job) -> ModelReport:
     """Build and analyze one model; a failure becomes the model's error, not a crash."""
-    from .analysis import CaptureError, analyze
+    from .analysis import CaptureError
+    from .discover import NotAModel, analyze_model
 
     input_res, source = job.resolution_for(entry)
     shown = (input_res, input_res) if isinstance(input_res, int) else input_res  # until the model says its axes
     model = ModelReport(entry.name, entry.file, entry.line, entry.column, shown, entry.kind,
-                        type_name=entry.type_name, input_res_source=source)
+                        type_name=entry.type_name, input_res_source=source, configured=entry.configured)
     try:
-        result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=job.analyzed)
+        result = analyze_model(entry, input_res, job.analyzed)
+    except NotAModel as reason:
+        model.status, model.skip_reason = "skipped", str(reason)
+        return model
     except CaptureError as error:
         model.status, model.error = "error", f"RF903: cannot trace: {error.reason or one_line(error.__cause__)}"
         model.component_types = error.component_types

@@ -113,6 +113,10 @@ kwargs = {width = 2}
 [[tool.rflint.models]]
 target = "torchvision.models:resnet50"
 input-res = "256x224"
+
+[[tool.rflint.models]]
+target = "monai.networks.nets:UNet"
+arguments = "spatial_dims=2, norm=None, act=torch.nn.ReLU"
 """,
     )
     assert settings.root == tmp_path.resolve()
@@ -125,6 +129,8 @@ input-res = "256x224"
     assert settings.models == (
         ModelEntry("models/net.py::make_net", "make_net", file=tmp_path.resolve() / "models/net.py", kwargs={"width": 2}),
         ModelEntry("torchvision.models:resnet50", "resnet50", module="torchvision.models", input_res=(256, 224)),
+        ModelEntry("monai.networks.nets:UNet", "UNet", module="monai.networks.nets",
+                   arguments="spatial_dims=2, norm=None, act=torch.nn.ReLU"),
     )
 
 
@@ -179,6 +185,14 @@ def test_unknown_key_without_close_match(tmp_path, monkeypatch):
             "invalid value for 'models[1]': unknown key 'input_res' (did you mean 'input-res'?)",
         ),
         ('models = [{target = "a:b", input-res = "auto"}]', """invalid value for 'models[0].input-res': expected a positive int, "HxW" or "DxHxW", got "auto\""""),
+        ('models = [{target = "a:b", arguments = 2}]',
+         """invalid value for 'models[0].arguments': expected a string of Python arguments, e.g. "2, norm=None", got 2"""),
+        ('models = [{target = "a:b", arguments = "norm=None,,"}]',
+         """invalid value for 'models[0].arguments': not Python call arguments: invalid syntax: "norm=None,,\""""),
+        ('models = [{target = "a:b", arguments = "1) + g(2"}]',
+         """invalid value for 'models[0].arguments': expected plain positional and keyword arguments, got "1) + g(2\""""),
+        ('models = [{target = "a:b", arguments = "**options"}]',
+         """invalid value for 'models[0].arguments': expected plain positional and keyword arguments, got "**options\""""),
     ],
 )
 def test_bad_values_name_file_and_key(tmp_path, monkeypatch, toml, expected):

@@ -102,13 +102,14 @@ models/broken.py:1:1: RF902 [Broken] {BUILD_FAILED}
 
 Found 4 errors.
 [*] 1 fixable with the --fix option (1 hidden fix can be enabled with the --unsafe-fixes option).
+1 model analyzed, 0 skipped.
 """
 
 
 def test_concise_with_unsafe_fixes_marks_them_fixable(paths):
     lines = render("concise", make_run(paths, fix_mode="unsafe")).splitlines()
     assert lines[1] == f"models/net.py:10:13: RF001 [*] [Net] {UNPRODUCTIVE}"
-    assert lines[-1] == "[*] 2 fixable with the --fix option."
+    assert lines[-2] == "[*] 2 fixable with the --fix option."
 
 
 @pytest.mark.parametrize(
@@ -127,8 +128,13 @@ def test_summary_lines(paths, keep, fixed, summary):
     run.diagnostics = [run.diagnostics[i] for i in keep]
     output = render("concise", run).splitlines()
     tail = [""] + summary if keep else summary  # a blank line separates diagnostics and summary
-    assert output[-len(tail):] == tail
-    assert (len(output) > len(tail)) == bool(keep)
+    assert output[-len(tail) - 1:] == tail + ["1 model analyzed, 0 skipped."]
+    assert (len(output) > len(tail) + 1) == bool(keep)
+
+
+def test_summary_counts_models_analyzed_and_skipped(paths):
+    """Errors are not counted as analyzed; skipped candidates are, with a pointer to --verbose."""
+    assert render("concise", make_run(paths, skipped=3)).splitlines()[-1] == "1 model analyzed, 3 skipped (--verbose says why)."
 
 
 def test_full_shows_code_frames_help_and_notes(paths):
@@ -156,6 +162,7 @@ models/broken.py:1:1: RF902 [Broken] {BUILD_FAILED}
 
 Found 4 errors.
 [*] 1 fixable with the --fix option (1 hidden fix can be enabled with the --unsafe-fixes option).
+1 model analyzed, 0 skipped.
 """
 
 

@@ -26,6 +26,7 @@ class RunSummary:
     fix_mode: str = "none"  # "none" | "safe" | "unsafe": which fixes --fix would apply
     fixed: int = 0  # fixes applied in this run
     quiet: bool = False  # --quiet: diagnostics only, no summary
+    skipped: int = 0  # candidates that are not models to lint
     version: str = __version__
 
     def path(self, file: str) -> str:

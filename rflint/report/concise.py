@@ -26,7 +26,21 @@ def diagnostic_line(run: RunSummary, diagnostic: Diagnostic) -> str:
 
 
 def summary(run: RunSummary) -> list[str]:
-    """Ruff's closing lines; fixes are counted per diagnostic."""
+    """Ruff's closing lines (fixes are counted per diagnostic), then how many models were
+    analyzed and how many candidates skipped."""
+    return [*found(run), *models_line(run)]
+
+
+def models_line(run: RunSummary) -> list[str]:
+    """``12 models analyzed, 3 skipped``; nothing for a run that found no candidate at all."""
+    if not run.models and not run.skipped:
+        return []
+    analyzed = sum(m.status == "analyzed" for m in run.models)
+    line = f"{analyzed} model{plural(analyzed)} analyzed, {run.skipped} skipped"
+    return [line + (" (--verbose says why)." if run.skipped else ".")]
+
+
+def found(run: RunSummary) -> list[str]:
     remaining = len(run.diagnostics)
     if run.fixed:
         total = run.fixed + remaining
