@@ -202,7 +202,26 @@ class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
         self.overrides = overrides
 
     def get_code(self, fullname: str) -> types.CodeType:
-        return _instrumented(self.get_source(fullname), self.path, frozenset(self.overrides.items()))
+        data = self.get_data(self.path)
+        _record_import(self.path, data)
+        return _instrumented(importlib.util.decode_source(data), self.path, frozenset(self.overrides.items()))
+
+
+_imported: dict[str, str] = {}  # file -> sha256 of the bytes this process executed
+CHANGED_WHILE_IMPORTED = "changed-while-imported"  # matches no file's hash, so --fix refuses it
+
+
+def _record_import(path: str, data: bytes) -> None:
+    digest = hashlib.sha256(data).hexdigest()
+    if _imported.setdefault(path, digest) != digest:
+        _imported[path] = CHANGED_WHILE_IMPORTED
+
+
+def imported_sha256(path: str) -> str | None:
+    """The sha256 of the bytes of analyzed ``path`` this process imported (a fix is keyed to
+    them, not to the file as it is later), CHANGED_WHILE_IMPORTED if two imports read
+    different bytes, None if it was not imported instrumented."""
+    return _imported.get(os.path.abspath(path))
 
 
 @functools.lru_cache(maxsize=512)
