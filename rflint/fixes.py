@@ -139,6 +139,7 @@ class FixSearch:
         self.readers, self.rebuilt, self.trials, self.progress = readers, rebuilt, trials, progress
         self.max_flops_ratio = getattr(job, "max_flops_ratio", DEFAULT_MAX_FLOPS_RATIO)
         self.originals: dict[tuple[str, str], Figures | None] = {}
+        self.interface_changes: list[str] = []  # why candidates that worked otherwise were rejected
 
     def trial(self, model: ModelEntry, input_res, candidate: Candidate) -> Trial:
         key = (model.file, model.name, candidate.overrides())
@@ -176,7 +177,11 @@ class FixSearch:
         for which it does not work."""
         res = self.result.input_res
         own = self.trial(self.entry, res, candidate)
-        if not own.valid or self.interface_problem(self.entry, res, own):
+        if not own.valid:
+            return None
+        change = self.interface_problem(self.entry, res, own)
+        if change:
+            self.interface_changes.append(f"{'; '.join(knob.describe() for knob in candidate.knobs)}: {change}")
             return None
         readers = self.readers.of(candidate.positions(), besides=self.entry)
         healthy = [reader.shown() for reader in readers if not reader.needs_fix]
@@ -240,7 +245,7 @@ def search_fixes(
         search = FixSearch(entry, result, job, readers, rebuilt, {} if trials is None else trials, progress)
         verdicts = search.verdicts(knobs)
         if not verdicts:
-            return (_advice(result, literal_free, tried=bool(knobs)),)
+            return (_advice(result, literal_free, tried=bool(knobs), interface_changes=search.interface_changes),)
         before = search.original(entry, result.input_res)
         return tuple(_fix(v, before, result, entry, search) for v in verdicts)
 
@@ -407,7 +412,7 @@ def _source_text(site: Site) -> str:
     return line[site.column - 1:site.end_column - 1]
 
 
-def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
+def _advice(result: Result, literal_free: list[Layer], tried: bool, interface_changes: Sequence[str] = ()) -> Fix:
     """What to do by hand when no verified literal change exists."""
     unproductive = len(result.unproductive())
     layers = {0: "underutilized layers", 1: "unproductive layer"}.get(
@@ -416,7 +421,8 @@ def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
     reasons = []
     if tried:
         reasons.append("no change of one or two stride literals builds, runs and brings I_min below"
-                       f" I_res={fmt_size(result.input_res)}")
+                       f" I_res={fmt_size(result.input_res)}"
+                       + (f" without changing what the model returns ({interface_changes[0]})" if interface_changes else ""))
     if literal_free:
         names = ", ".join(f"'{layer.name}'" for layer in literal_free)
         reasons.append(f"no literal in an analyzed file sets the stride of {names} (computed, or a caller's"

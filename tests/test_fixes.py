@@ -152,6 +152,44 @@ def test_shared_literal_would_win_without_the_other_model():
     assert alone[0].i_min_after == (31, 31)
 
 
+def test_literal_read_by_a_model_without_rf003_is_advice_naming_it():
+    # VGG19's case: its pool literal is VGG11-16's too. deep_vgg (I_min 50 at 32 px) would be
+    # fixed by the shared pool, but shallow_vgg (I_min 22) has no finding and must not change.
+    [advice] = fixes_of("shared_pool.py", 32)["deep_vgg"]
+    pool = (edit("shared_pool.py", 16, 48, "2", "1"), edit("shared_pool.py", 16, 58, "2", "1"))
+    assert summary([advice]) == [(pool, (19, 19), "display-only", ("deep_vgg", "shallow_vgg"))]
+    assert advice.description == ("patch 2x2/2 -> 1x1/1 of 6, 13, 20: I_min 50 -> 19; not applied: it would also"
+                                  " change shallow_vgg (shared_pool.py), which has no RF003")
+
+
+@pytest.mark.parametrize("model, change", [
+    ("flat_head_net", "stride 2 -> 1 of 0: an output of shape (1, 10) becomes (1, 40)"),
+    ("conv_head_net", "stride 2 -> 1 of 0: avg_pool2d no longer acts on the whole feature map"),
+])
+def test_change_that_makes_a_global_pool_local_is_rejected(model, change):
+    # pytorchcv's MobileNetV3: AvgPool2d(8) is global on the 8x8 map of 32 px. Each stride
+    # change brings I_min below 32 only by making the pool local, which changes the output
+    # (flattened: 10 -> 40 classes) or turns a global op into a local one (a 2x2 map).
+    [advice] = fixes_of("pool_head.py", 32)[model]
+    assert (advice.applicability, advice.edits) == ("display-only", ())
+    assert advice.description.startswith("no change of one or two stride literals builds, runs and brings I_min"
+                                         f" below I_res=32 without changing what the model returns ({change});")
+
+
+def test_change_above_the_flops_budget_is_advice_with_its_figure():
+    unlimited = fixes_of("default_stride.py", 32)["PlainNet"]
+    budgeted = fixes_of("default_stride.py", 32, max_flops_ratio=5.0)["PlainNet"]
+    # The default argument moves two layers: x6.49 FLOPs, more than any of the paper's refinements.
+    assert [f.edits for f in budgeted] == [unlimited[1].edits, unlimited[0].edits]
+    assert [f.applicability for f in budgeted] == ["safe", "display-only"]
+    assert budgeted[1].flops_after / budgeted[1].flops_before == pytest.approx(6.49, abs=0.01)
+    assert budgeted[1].description == ("stride 2 -> 1 of stage1.conv, stage2.conv: I_min 41 -> 25; not applied:"
+                                       " FLOPs x6.49 > max-flops-ratio 5")
+    tight = fixes_of("default_stride.py", 32, max_flops_ratio=1.5)["PlainNet"]
+    assert [f.applicability for f in tight] == ["display-only"] * 2  # x3.74 and x6.49
+    assert all(f.description.endswith(" > max-flops-ratio 1.5") for f in tight)
+
+
 # ---------------------------------------------------------------------------------------
 # Residual adds, and advice when no literal change works
 # ---------------------------------------------------------------------------------------
