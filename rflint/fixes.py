@@ -382,6 +382,7 @@ def _fix(verdict: Verdict, before: Figures | None, result: Result, entry: ModelE
         (r.entry, search.original(r.entry, r.result.input_res), search.trial(r.entry, r.result.input_res, candidate))
         for r in verdict.readers if r.needs_fix and verdict.blocked is None]
     safe = all(b is not None and b.shapes == t.figures.shapes for _, b, t in changed)
+    changed_models = dict.fromkeys([(entry.name, entry.file), *((r.entry.name, r.entry.file) for r in verdict.readers)])
     description = "; ".join(knob.describe() for knob in candidate.knobs)
     description += f": I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}"
     if verdict.blocked:
@@ -392,7 +393,8 @@ def _fix(verdict: Verdict, before: Figures | None, result: Result, entry: ModelE
         applicability=applicability,
         description=description,
         edits=tuple(_edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
-        models=tuple(dict.fromkeys([entry.name, *(r.entry.name for r in verdict.readers)])),
+        models=tuple(name for name, _ in changed_models),
+        model_files=tuple(file for _, file in changed_models),
         i_min_after=trial.i_min,
         flops_before=before.flops if before else None,
         flops_after=trial.figures.flops,

@@ -97,6 +97,7 @@ class Session:
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
     analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
     failed_writes: int = 0  # files --fix could not write (each has a warning): the run exits 1
+    refused: set[str] = field(default_factory=set)  # files not to try again in a later fix pass
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -211,6 +212,7 @@ class Session:
             except (RewriteError, OSError) as error:
                 self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {_after_file(error, file)}")
                 self.failed_writes += 1
+                self.refused.add(file)
                 continue
             originals.setdefault(file, original)
             written.add(file)
@@ -226,10 +228,11 @@ class Session:
             if fix is None or fix.applicability not in allowed or not fix.edits:
                 continue
             positions = {(e.file, e.line, e.column) for e in fix.edits}
-            if models & set(fix.models) or edits & positions:
+            changed = set(zip(fix.model_files or (d.file,) * len(fix.models), fix.models))
+            if models & changed or edits & positions:
                 continue
             chosen.append(d)
-            models |= set(fix.models)
+            models |= changed
             edits |= positions
         return chosen
 
@@ -241,9 +244,8 @@ class Session:
         every fix touching it: a fix spanning two files is applied whole or not at all."""
         from .rewrite import RewriteError, apply_edits, refusal
 
-        refused: set[str] = set()
         while True:
-            chosen = [d for d in chosen if not {e.file for e in d.fix.edits} & refused]
+            chosen = [d for d in chosen if not {e.file for e in d.fix.edits} & self.refused]
             by_file: dict[str, set] = {}
             for d in chosen:
                 for edit in d.fix.edits:
@@ -260,7 +262,7 @@ class Session:
                 if reason is not None:
                     self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {reason}")
                     self.failed_writes += not self.args.diff
-                    refused.add(file)
+                    self.refused.add(file)
             if texts.keys() == by_file.keys():
                 return chosen, texts
 

@@ -51,8 +51,9 @@ def read_source(file: str) -> str:
 def lint_file(file: str, job, send) -> FileReport:
     """Import ``file`` with literal provenance, then build and analyze each of its models."""
     from .discover import find_models, with_configured
-    from .literals import import_file, imported_sha256, instrumented_imports
+    from .literals import import_file, imported_sha256, instrumented_imports, pin_imported_sources
 
+    pin_imported_sources()
     report = FileReport(file)
     try:
         source = read_source(file)
