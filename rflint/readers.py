@@ -33,22 +33,18 @@ def position(site: Site) -> Position:
 
 @dataclass
 class Reader:
-    """A model and the literals it reads; ``result`` is None when it builds but cannot be
-    analysed (RF903): it has no RF003, so a fix must not change it."""
+    """A model and the literals it reads; ``result`` is None when it was not analysed (it
+    reads no candidate literal) or cannot be (RF903: it has no RF003, so must not change)."""
 
     entry: ModelEntry
     reads: frozenset[Position]
     result: Result | None
     components: frozenset[str] = frozenset()
+    analysed: bool = False
 
     @property
     def needs_fix(self) -> bool:
         return self.result is not None and not self.result.fully_utilized()
-
-    def shown(self) -> str:
-        """``name (file.py)``, and why it has no RF003 when it could not be analysed."""
-        unanalysed = "" if self.result is not None else ", which builds but cannot be analysed"
-        return f"{self.entry.name} ({os.path.basename(self.entry.file)}{unanalysed})"
 
 
 def layer_reads(result: Result) -> frozenset[Position]:
@@ -78,33 +74,38 @@ def reader_files(literal_files: Iterable[str]) -> frozenset[str]:
     return frozenset(files)
 
 
-class Readers:
-    """The models of a set of files, discovered and built once, asked which read a literal.
+_DISCOVERED: dict[tuple[str, frozenset[str]], list[Reader]] = {}  # (file, instrumented) -> its built models
 
-    ``known`` are models already analysed (the file being linted); every other model of
-    ``files`` is found by importing its file with provenance for ``instrumented``. A model
-    is analysed only if it reads one of ``positions`` (the candidates' literals)."""
+
+class Readers:
+    """The models of a set of files, asked which read a literal.
+
+    ``known`` are the models of the file being linted, with their analysis (None: built but
+    not analysable). The models of the other ``files`` are found by importing them with
+    provenance for ``instrumented`` and built once per process; the ones reading one of
+    ``positions`` (the candidates' literals) are analysed."""
 
     def __init__(self, files: Iterable[str], instrumented: frozenset[str], positions: frozenset[Position],
                  resolution_for: Callable[[ModelEntry], object],
                  known: Sequence[tuple[ModelEntry, Result | None]] = (),
                  explicit: dict | None = None, progress: Callable[[str], None] | None = None):
         self.instrumented = instrumented
-        self.positions = positions
         self.resolution_for = resolution_for
         self.progress = progress
-        self.readers: list[Reader] = []
-        known_files = {entry.file for entry, _ in known}
-        for entry, result in known:
-            reader = self._known(entry, result)
-            if reader is not None:
-                self.readers.append(reader)
-        first = True
-        for file in sorted(set(files) - known_files):
-            self.readers += self._discover(file, fresh=first, explicit=(explicit or {}).get(file, ()))
-            first = False
-        blocks = {c for reader in self.readers for c in reader.components if c != reader.entry.type_name}
-        self.readers = [reader for reader in self.readers if reader.entry.type_name not in blocks]
+        readers = [Reader(e, layer_reads(r), r, r.component_types, True) if r is not None else self._built(e)
+                   for e, r in known]
+        fresh = True  # the first import re-executes the instrumented files; the others reuse them
+        for file in sorted(set(files) - {entry.file for entry, _ in known}):
+            if (file, instrumented) not in _DISCOVERED:
+                _DISCOVERED[file, instrumented] = self._discover(file, fresh, (explicit or {}).get(file, ()))
+                fresh = False
+            readers += _DISCOVERED[file, instrumented]
+        readers = [reader for reader in readers if reader is not None]
+        blocks = {c for reader in readers for c in reader.components if c != reader.entry.type_name}
+        self.readers = [reader for reader in readers if reader.entry.type_name not in blocks]
+        for reader in self.readers:
+            if not reader.analysed and reader.reads & positions:
+                self._analyse(reader)
 
     def of(self, positions: Iterable[Position], besides: ModelEntry) -> list[Reader]:
         """The models other than ``besides`` that read one of ``positions``."""
@@ -112,14 +113,9 @@ class Readers:
         return [r for r in self.readers if r.reads & wanted
                 and (r.entry.file, r.entry.name) != (besides.file, besides.name)]
 
-    def _known(self, entry: ModelEntry, result: Result | None) -> Reader | None:
-        if result is not None:
-            return Reader(entry, layer_reads(result), result, result.component_types)
-        return self._analysed(entry)
-
     def _discover(self, file: str, fresh: bool, explicit) -> list[Reader]:
-        """The readers among ``file``'s models; a file that does not import is skipped (it
-        cannot be broken by a fix: it is broken already)."""
+        """The models of ``file``, built; a file that does not import is skipped (a fix
+        cannot break it: it is broken already)."""
         try:
             module = import_file(file, self.instrumented, fresh=fresh)
             with open(file, encoding="utf-8", errors="replace") as handle:
@@ -128,24 +124,27 @@ class Readers:
             entries = with_configured(entries, module, file, source, explicit, [])
         except (Exception, SystemExit):
             return []
-        return [reader for entry in entries if (reader := self._analysed(entry)) is not None]
+        return [reader for entry in entries if (reader := self._built(entry)) is not None]
 
-    def _analysed(self, entry: ModelEntry) -> Reader | None:
-        """Build ``entry``, and analyse it if it reads a candidate literal; None when it does
-        not build (a fix cannot break it). Models reading none are kept for their classes:
-        a class that is a block of another model is not a model of its own."""
+    def _built(self, entry: ModelEntry) -> Reader | None:
+        """``entry`` built, with the literals its modules hold; None when it does not build
+        (a fix cannot break it). Every model is kept for its classes: a class that is a block
+        of another model is not a model of its own."""
         if self.progress:
             self.progress(f"{entry.name} (does it read the fix's literals?)")
         try:
             built = build(entry.factory(), self.instrumented)
         except (Exception, SystemExit):
             return None
-        reads = module_reads(built.model)
-        if not reads & self.positions:
-            return Reader(entry, reads, None, built.component_types)
-        input_res, _ = self.resolution_for(entry)
+        return Reader(entry, module_reads(built.model), None, built.component_types)
+
+    def _analyse(self, reader: Reader) -> None:
+        """Analyse a model reading a candidate literal: does it have an RF003 of its own?"""
+        input_res, _ = self.resolution_for(reader.entry)
+        reader.analysed = True
         try:
-            result = analyze(entry.factory(), input_res, name=entry.name, analyzed_files=self.instrumented)
+            result = analyze(reader.entry.factory(), input_res, name=reader.entry.name,
+                             analyzed_files=self.instrumented)
         except (Exception, SystemExit):  # RF903: built, not analysable, so no RF003 to fix
-            return Reader(entry, reads, None, built.component_types)
-        return Reader(entry, reads | layer_reads(result), result, result.component_types)
+            return
+        reader.result, reader.reads = result, reader.reads | layer_reads(result)

@@ -47,7 +47,8 @@ def test_fix_applies_what_changes_no_healthy_model_and_says_what_it_did(fixed_co
     [rf003] = [line for line in second.stdout.splitlines() if "RF003" in line]
     assert "[mobilenet_v3_large]" in rf003
     assert ("help: stride 2 -> 1 of features.13.block.1.0: I_min 263 -> 199; not applied: it would also change"
-            " fasterrcnn_mobilenet_v3_large_320_fpn (faster_rcnn.py") in second.stdout
+            " fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_mobilenet_v3_large_fpn (faster_rcnn.py, not"
+            " analysable)") in second.stdout
 
 
 def test_git_diff_shows_only_changed_digits(fixed_copy):
