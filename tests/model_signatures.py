@@ -49,14 +49,18 @@ def main(package_parent: str, folder: str) -> dict:
                     entries, _ = find_models(module, path, handle.read())
             except Exception:
                 continue
+            built = {}
             for entry in entries:
                 key = f"{os.path.relpath(path, folder)}::{entry.name}"
                 try:
-                    model = build(entry.factory()).model
+                    built[key] = (entry, build(entry.factory()))
                 except Exception as error:
                     found[key] = {"built": False, "error": one_line(error)}
-                    continue
-                found[key] = {"built": True, "layers": signature(model), "outputs": outputs(model)}
+            # As rflint does: a class another model of the file is built from is a block, not a model.
+            blocks = {c for entry, b in built.values() for c in b.component_types if c != entry.type_name}
+            for key, (entry, b) in built.items():
+                if entry.type_name not in blocks:
+                    found[key] = {"built": True, "layers": signature(b.model), "outputs": outputs(b.model)}
     return found
 
 
