@@ -13,16 +13,16 @@ import inspect
 import linecache
 import os
 import re
-from collections import Counter
 from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
-from . import receptive_field as rf
 from .build import build, meta_copy, type_names
-from .capture import capture, input_spec
-from .result import Layer, Result, Site, as_resolution
+from .capture import capture_fx, input_spec
+from .capture_fallback import capture_eager
+from .core.graph import analyze_graph
+from .result import Result, Site, as_resolution
 
 
 class CaptureError(RuntimeError):
@@ -63,9 +63,6 @@ def value_dependent_reason(error: BaseException) -> str | None:
 def component_types(model: nn.Module) -> frozenset[str]:
     """Every class the model is made of, so classes that are only blocks can be told apart."""
     return type_names({type(m) for m in model.modules()})
-
-
-LAYER_KINDS = {"conv", "conv_transpose", "pool", "resample", "linear"}
 
 
 def analyze(
@@ -113,49 +110,17 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
         model, build_mode, sites, components = built.model, built.mode, built.sites, built.component_types
     if build_mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real
-    channel_options, ndim = input_spec(model)
+    spec = input_spec(model)
     try:
-        res = as_resolution(input_res, ndim)
+        res = as_resolution(input_res, spec.ndim)
     except ValueError as error:  # "DxHxW" for a 2-D model: it cannot run at that resolution
         raise CaptureError(str(error), components) from error
-    captured = _capture_with_channels(model, res, channel_options, components)
-    fields = rf.propagate(
-        [rf.Node(n.inputs, n.op, n.kind == "input") for n in captured.nodes], captured.ndim
-    )
-    layers: list[Layer] = []
-    for node, f in zip(captured.nodes, fields):
-        if node.kind not in LAYER_KINDS or (node.kind == "linear" and not f.bounded):
-            continue
-        layers.append(
-            Layer(
-                name=node.name,
-                op_type=node.op_type,
-                kind=node.kind,
-                kernel=node.op.kernel,
-                stride=node.op.stride,
-                dilation=node.op.dilation,
-                r_min=rf.pixels(f.r_min) if f.bounded else None,
-                r_max=rf.pixels(f.r_max) if f.bounded else None,
-                r_in_min=rf.pixels(f.r_in_min) if f.r_in_min is not None else None,
-                jump=f.jump_min,
-                called_at=node.called_at,
-                constructed_at=sites.get(node.module_path, ()),
-                stride_literals=node.stride_literals,
-                kernel_literals=node.kernel_literals,
-            )
-        )
-    layer_index = [i for i, n in enumerate(captured.nodes) if n.kind in LAYER_KINDS]
-    i_min, i_max = rf.input_limits(fields, layer_index, ndim)
-    # Unknown ops matter only where a bounded field flows through them.
-    neutral = dict(Counter(n.op_type for n, f in zip(captured.nodes, fields) if n.kind == "unknown" and f.bounded))
-    return Result(
+    captured = _capture_with_channels(model, res, spec, components)
+    return analyze_graph(
+        captured,
+        res,
         name=name or getattr(model_or_factory, "__name__", type(model).__name__),
-        input_res=res,
-        layers=layers,
-        i_min=i_min,
-        i_max=i_max,
-        neutral_ops=neutral,
-        capture=captured.method,
+        sites=sites,
         build=build_mode,
         component_types=components,
         source=source,
@@ -163,13 +128,28 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
     )
 
 
-def _capture_with_channels(model: nn.Module, res, channel_options, components: frozenset[str]):
+def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=None):
+    """The fx capture (of ``traced``, the model's trace from ``input_spec``, where fx could
+    trace it), or the eager one if fx cannot trace or run the model.
+
+    If the eager capture fails too, its error is raised: it comes from running the
+    model's own code, so it says why the model does not run at ``input_res``.
+    """
+    if traced is not None:
+        try:
+            return capture_fx(model, input_res, channels, traced)
+        except Exception:
+            pass
+    return capture_eager(model, input_res, channels)
+
+
+def _capture_with_channels(model: nn.Module, res, spec, components: frozenset[str]):
     """Capture with the first channel count the model accepts: the first conv built is
     not always the first one run (a functional stem conv)."""
     first_error = None
-    for channels in channel_options:
+    for channels in spec.channels:
         try:
-            return capture(model, res, channels)
+            return capture(model, res, channels, spec.traced)
         except Exception as error:
             first_error = first_error or error
     raise CaptureError(str(first_error), components, value_dependent_reason(first_error)) from first_error

@@ -24,13 +24,16 @@ class Window:
     ``stride`` may be a Fraction, so upsampling by f is ``Fraction(1, f)``; whole strides
     are kept as ints, whose arithmetic is ~10x faster than Fraction's and exact all the
     same. A transposed conv keeps its integer stride and sets ``transposed`` (its jump is
-    divided by the stride).
+    divided by the stride). ``unbounded`` names the axes along which the op sees everything
+    (attention over whole rows, a pool covering the whole map on one axis); a node unbounded
+    along any axis has no bounded field.
     """
 
     kernel: tuple[int, ...]
     stride: tuple[int | Fraction, ...]
     dilation: tuple[int, ...]
     transposed: bool = False
+    unbounded: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         whole = tuple(s if type(s) is int else int(s) if Fraction(s).denominator == 1 else Fraction(s) for s in self.stride)
@@ -59,11 +62,16 @@ NEUTRAL = None  # mixes no positions: k = 1, s = 1
 
 @dataclass(frozen=True)
 class Node:
-    """One node of the DAG; ``inputs`` index earlier nodes (topological order)."""
+    """One node of the DAG; ``inputs`` index earlier nodes (topological order).
+
+    ``edge_ops``, if given, holds one op per input, applied to that input's pairs before
+    they merge: attention reads its keys through a window, its queries directly.
+    """
 
     inputs: tuple[int, ...] = ()
     op: Window | _Global | None = NEUTRAL
     is_input: bool = False
+    edge_ops: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -116,19 +124,24 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     for node in nodes:
         if node.is_input:
             in_low = in_high = tuple(frozenset([one]) for _ in range(ndim))
+        elif node.edge_ops is not None:
+            raw_low = tuple(frozenset().union(*(lows[i][a] for i, op in zip(node.inputs, node.edge_ops)
+                                                if not _sees_axis(op, a))) for a in range(ndim))
+            edges = [_through(op, lows[i], highs[i], ndim) for i, op in zip(node.inputs, node.edge_ops)]
+            in_low = tuple(pareto_min(set().union(*(low[a] for low, _ in edges))) for a in range(ndim))
+            in_high = tuple(pareto_max(set().union(*(high[a] for _, high in edges))) for a in range(ndim))
         elif len(node.inputs) == 1:  # already Pareto sets: most nodes pass them on unchanged
             in_low, in_high = lows[node.inputs[0]], highs[node.inputs[0]]
         else:
             in_low = tuple(frozenset().union(*(lows[i][a] for i in node.inputs)) for a in range(ndim))
             in_high = tuple(frozenset().union(*(highs[i][a] for i in node.inputs)) for a in range(ndim))
         is_reached = node.is_input or any(reached[i] for i in node.inputs)
-        is_unbounded = (node.op is GLOBAL and is_reached) or any(unbounded[i] for i in node.inputs)
-        if node.op is GLOBAL:
-            low = high = tuple(frozenset() for _ in range(ndim))
-        elif isinstance(node.op, Window):
-            low = tuple(pareto_min({node.op.apply(a, p) for p in in_low[a]}) for a in range(ndim))
-            high = tuple(pareto_max({node.op.apply(a, p) for p in in_high[a]}) for a in range(ndim))
-        elif len(node.inputs) <= 1:
+        op = node.op
+        sees_all = _sees_all(op) or any(_sees_all(e) for e in node.edge_ops or ())
+        is_unbounded = (sees_all and is_reached) or any(unbounded[i] for i in node.inputs)
+        if op is GLOBAL or isinstance(op, Window):
+            low, high = _through(op, in_low, in_high, ndim)
+        elif len(node.inputs) <= 1 or node.edge_ops is not None:
             low, high = in_low, in_high
         else:
             low = tuple(pareto_min(set(s)) for s in in_low)
@@ -137,12 +150,33 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         highs.append(high)
         unbounded.append(is_unbounded)
         reached.append(is_reached)
-        key = (in_low, low, high, is_unbounded)
+        before = raw_low if node.edge_ops is not None and not node.is_input else in_low  # the layer's own input
+        key = (before, low, high, is_unbounded)
         field = known.get(key)
         if field is None:
-            field = known[key] = _field(in_low, low, high, is_unbounded)
+            field = known[key] = _field(before, low, high, is_unbounded)
         fields.append(field)
     return fields
+
+
+def _sees_axis(op, axis: int) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and axis in op.unbounded)
+
+
+def _sees_all(op) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and bool(op.unbounded))
+
+
+def _through(op, low, high, ndim: int):
+    """The Pareto sets of pairs after ``op`` (an axis it sees whole keeps no bounded pair)."""
+    if op is GLOBAL:
+        return tuple(frozenset() for _ in range(ndim)), tuple(frozenset() for _ in range(ndim))
+    if not isinstance(op, Window):
+        return low, high
+    return (
+        tuple(frozenset() if a in op.unbounded else pareto_min({op.apply(a, p) for p in low[a]}) for a in range(ndim)),
+        tuple(frozenset() if a in op.unbounded else pareto_max({op.apply(a, p) for p in high[a]}) for a in range(ndim)),
+    )
 
 
 def _field(in_low, low, high, is_unbounded: bool) -> Field:
