@@ -54,9 +54,8 @@ class _GlobalOps(TorchFunctionMode):
 def measure_interface(model: nn.Module, input_res: Sequence[int]) -> Interface | None:
     """The interface of ``model`` (on the meta device, in eval mode) at ``input_res``, or
     None when its forward does not run there with any input channel count rflint tries."""
-    channel_options, _ = input_spec(model)
     model.eval()
-    for channels in channel_options:
+    for channels in input_spec(model).channels:
         counter = _GlobalOps(len(input_res))
         try:
             with torch.no_grad(), counter:
