@@ -16,10 +16,11 @@ def image(h=8, w=8, c=4, b=2):
     return Layout.image((b, c, h, w), 2)
 
 
-def test_image_layout_and_size_one_dimensions_carry_nothing():
+def test_image_layout_keeps_the_batch_and_one_position_axes():
     x = Layout.image((1, 3, 8, 1), 2)
-    assert x.dims == ((Piece(BATCH, 1, 1),), (Piece(FEATURES, 1, 3),), (Piece(H, 1, 8),), ())  # the batch marker stays
-    assert x.axes() == {H}
+    assert x.dims == ((Piece(BATCH, 1, 1),), (Piece(FEATURES, 1, 3),), (Piece(H, 1, 8),), (Piece(W, 1, 1),))
+    assert x.axes() == {H, W}  # a conv on a 1-position map still grows the field
+    assert Layout.plain((1, 4)).dims == ((), (Piece(FEATURES, 1, 4),))
 
 
 def test_flatten_merges_and_view_splits_back():

@@ -222,3 +222,44 @@ def test_a_model_that_sees_everything_first_cannot_be_judged():
 def test_a_module_without_spatial_layers_is_not_judged_unbounded():
     result = rflint.analyze(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)), input_res=8)
     assert result.judged and result.unbounded_by is None
+
+
+class Rearranged(nn.Module):
+    """Space-to-depth written with einops (traced through the reshapes it runs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = conv(12)
+
+    def forward(self, x):
+        from einops import rearrange
+
+        return self.conv(rearrange(x, "b c (h p1) (w p2) -> b (p1 p2 c) h w", p1=2, p2=2))
+
+
+def test_einops_space_to_depth_is_a_2x2_patchify():
+    # 2x2 window stride 2: r 2, j 2; conv 3: 2 + 2 * 2 = 6
+    result = rflint.analyze(Rearranged(), input_res=32)
+    assert result.i_min == (6, 6) and result.unknown_ops == {}
+
+
+class TokenMixer(nn.Module):
+    """MLP-Mixer: a Linear across the tokens mixes every position; across channels, none."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.channels = nn.Linear(8, 8)
+        self.tokens = nn.Linear(64, 64)
+
+    def forward(self, x):
+        t = self.patch(x).flatten(2).transpose(1, 2)  # (B, 64 tokens, 8)
+        t = self.channels(t)
+        return self.tokens(t.transpose(1, 2))
+
+
+def test_a_linear_across_tokens_sees_the_whole_image():
+    result = rflint.analyze(TokenMixer(), input_res=32)
+    assert result.layer("channels").r_min == (4, 4)  # pointwise on the patches
+    assert "tokens" not in [l.name for l in result.layers]  # it sees every token: no bounded field
+    assert result.i_min == (4, 4) and result.unknown_ops == {}
