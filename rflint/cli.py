@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import __version__
 
-EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 FORMATS = ("concise", "full", "json", "sarif", "github")
 
 
@@ -44,7 +44,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="CODE", help="print the documentation of a rule and exit")
     p.add_argument("--force-exclude", action="store_true", help="apply exclude to files named on the command line")
     p.add_argument("--jobs", type=int, default=_cores(), help="worker processes (default: number of cores)")
-    p.add_argument("--timeout", type=float, help="time limit per file in seconds (default 60)")
+    p.add_argument("--timeout", type=float, help="time limit per file in seconds, fix rebuilds included (default 60)")
+    p.add_argument("--max-memory", metavar="SIZE", help="memory limit per worker, e.g. 4G (default: half the machine's memory)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     p.add_argument("--cache-dir", help="cache folder (default .rflint_cache)")
     p.add_argument("--clean", action="store_true", help="delete the cache folder and exit")
@@ -67,9 +68,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _run(args)
-    except (ConfigError, UsageError, KeyError, FileNotFoundError, ValueError) as error:
+    except KeyboardInterrupt:  # the runner has already killed its workers
+        print("rflint: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ConfigError, UsageError, KeyError, ValueError) as error:
         message = error.args[0] if error.args else str(error)
         print(f"rflint: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as error:
+        from .diagnostics import describe_os_error
+
+        print(f"rflint: error: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 
@@ -85,6 +94,8 @@ def _run(args) -> int:
     if args.clean:
         session.clean_cache()
         return EXIT_CLEAN
+    for info in session.infos:
+        print(f"rflint: info: {info}", file=sys.stderr)
     outcome = session.run()
     for warning in session.warnings:
         print(f"rflint: warning: {warning}", file=sys.stderr)
@@ -97,7 +108,12 @@ def _run(args) -> int:
     # A diff is bytes: each file's hunks in that file's encoding, so patch tools apply it.
     data = outcome.diff + text.encode()
     if args.output_file:
-        Path(args.output_file).write_bytes(data)
+        from .cache import write_file_atomically
+
+        try:
+            write_file_atomically(Path(args.output_file), data)  # Ctrl-C leaves the old file or the new
+        except OSError as error:  # name the output file, not the temporary one
+            raise OSError(error.errno, error.strerror, args.output_file) from None
     elif data:
         sys.stdout.flush()
         sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")

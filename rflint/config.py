@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import functools
 import json
+import math
 import os
 import re
 import sys
@@ -78,6 +79,7 @@ class Settings:
     models: tuple[ModelEntry, ...] = ()
     timeout: float = 60.0
     max_flops_ratio: float = DEFAULT_MAX_FLOPS_RATIO
+    max_memory: int | None = None  # bytes per worker; None: half the machine's memory
 
 
 class _BadValue(ValueError):
@@ -287,8 +289,8 @@ def _per_file_ignores_field(value: Any, root: Path) -> dict[str, Any]:
 
 
 def _timeout_field(value: Any, root: Path) -> dict[str, Any]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise _BadValue(f"expected a positive number of seconds, got {_shown(value)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise _BadValue(f"expected a positive number of seconds, got {_shown(value)}")  # nan fails too
     return {"timeout": float(value)}
 
 
@@ -296,6 +298,25 @@ def _max_flops_ratio_field(value: Any, root: Path) -> dict[str, Any]:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
         raise _BadValue(f"expected a number >= 1 (the FLOPs after a fix / before it), got {_shown(value)}")
     return {"max_flops_ratio": float(value)}
+
+
+_MEMORY_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def parse_memory(text: str | int) -> int:
+    """Bytes from ``4G``, ``512M``, ``2GiB``, ``1.5G`` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*", str(text), re.IGNORECASE)
+    size = float(match[1]) * _MEMORY_UNITS[match[2].upper()] if match and not isinstance(text, bool) else 0
+    if size < 1:
+        raise ValueError(f"expected a size such as 4G or 512M, got {text!r}")
+    return int(size)
+
+
+def _max_memory_field(value: Any, root: Path) -> dict[str, Any]:
+    try:
+        return {"max_memory": parse_memory(value)}
+    except ValueError as error:
+        raise _BadValue(str(error)) from None
 
 
 def _models_field(value: Any, root: Path) -> dict[str, Any]:
@@ -351,4 +372,5 @@ _PARSERS = {
     "models": _models_field,
     "timeout": _timeout_field,
     "max-flops-ratio": _max_flops_ratio_field,
+    "max-memory": _max_memory_field,
 }

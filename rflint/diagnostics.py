@@ -103,3 +103,14 @@ class FileReport:
     imported_files: tuple[str, ...] = ()  # user-editable files its import pulled in (cache keys)
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of those files when analysed
     skipped: list[str] = field(default_factory=list)  # "name: reason" for --verbose
+    read_files: tuple[str, ...] = ()  # other user files the import and builds opened (cache keys; may not exist)
+    environment: dict[str, str | None] = field(default_factory=dict)  # variables read -> sha256 of value (None: unset)
+    installed: tuple[str, ...] = ()  # top-level names of installed packages imported (cache keys on their versions)
+    output_lines: int = 0  # lines the import and builds printed (fds 1 and 2), for --verbose
+
+
+def describe_os_error(error: OSError) -> str:
+    """``path: No such file or directory``, not the errno that ``error.args[0]`` holds."""
+    reason = error.strerror or str(error)
+    names = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(names)}: {reason}" if names else reason

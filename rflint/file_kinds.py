@@ -51,6 +51,10 @@ def kind_of(file: str | Path) -> FileKind:
     return candidates[0] if candidates else PYTHON
 
 
+def has_known_suffix(path: Path) -> bool:
+    return any(path.suffix.lower() in kind.suffixes for kind in KINDS)
+
+
 def wanted_while_walking(path: Path) -> bool:
     """A file found in a folder is linted if a kind takes its suffix and claims it."""
     suffix = path.suffix.lower()

@@ -9,18 +9,24 @@ walking, but a path named on the command line is linted anyway unless ``--force-
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .config import Settings, matches_any
-from .file_kinds import wanted_while_walking
+from .file_kinds import has_known_suffix, wanted_while_walking
 
 
 class UsageError(FileNotFoundError):
     """A path on the command line that does not exist; the CLI exits 2."""
 
 
-def discover(paths: list[str], settings: Settings, force_exclude: bool) -> tuple[list[Path], list[str]]:
+def discover(
+    paths: list[str], settings: Settings, force_exclude: bool, infos: list[str] | None = None
+) -> tuple[list[Path], list[str]]:
     """The files to lint, sorted and without duplicates, and the folders that could not be read.
+
+    FIFOs, sockets and devices are not linted (opening a FIFO waits for a writer forever):
+    each is named in ``infos``.
 
     A file named in ``paths`` is linted whatever its extension and, unless ``force_exclude``,
     even if excluded; only folders found while walking skip hidden and venv folders. Folders are walked recursively, skipping hidden folders, virtualenvs (a ``pyvenv.cfg``),
@@ -34,15 +40,31 @@ def discover(paths: list[str], settings: Settings, force_exclude: bool) -> tuple
     patterns = settings.exclude + settings.extend_exclude
     named = [Path(given) for given in paths if not (force_exclude and _named_path_excluded(Path(given), patterns, settings.root))]
     errors: list[str] = []
-    found = [path for path in named if not path.is_dir()]
-    found += _walk([path for path in named if path.is_dir()], patterns, settings.root, errors)
+    infos = [] if infos is None else infos
+    found = [path for path in named if not path.is_dir() and _regular(path, infos)]
+    found += _walk([path for path in named if path.is_dir()], patterns, settings.root, errors, infos)
     unique: dict[Path, Path] = {}
     for path in found:
         unique.setdefault(path.resolve(), path)
     return sorted(unique.values()), errors
 
 
-def _walk(folders: list[Path], patterns: tuple[str, ...], root: Path, errors: list[str]) -> list[Path]:
+def _regular(path: Path, infos: list[str]) -> bool:
+    """A regular file (after symlinks); else says what it is in ``infos``."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # a dangling symlink found while walking
+        return False
+    if stat.S_ISREG(mode):
+        return True
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a character device",
+             stat.S_ISBLK: "a block device"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+    infos.append(f"{path}: skipped: {kind}")
+    return False
+
+
+def _walk(folders: list[Path], patterns: tuple[str, ...], root: Path, errors: list[str], infos: list[str]) -> list[Path]:
     real_folders = [folder for folder in folders if not folder.is_symlink()]
     linked_folders = [folder for folder in folders if folder.is_symlink()]
     visited: set[Path] = set()
@@ -63,7 +85,8 @@ def _walk(folders: list[Path], patterns: tuple[str, ...], root: Path, errors: li
             if entry.is_dir():
                 if not _skipped_folder(path, patterns, root):
                     (linked_folders if entry.is_symlink() else real_folders).append(path)
-            elif entry.is_file() and not matches_any(path, patterns, root) and wanted_while_walking(path):
+            elif (has_known_suffix(path) and not matches_any(path, patterns, root) and _regular(path, infos)
+                  and wanted_while_walking(path)):  # a FIFO is never opened to see whether it is a graph
                 files.append(path)
     return files
 

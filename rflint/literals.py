@@ -288,16 +288,36 @@ def instrumented_imports(
 
 def import_root(path: str) -> tuple[str, list[str]]:
     """The ``sys.path`` entry for ``path`` and its dotted-name parts, climbing the folders
-    that hold an ``__init__.py``. A standalone file gets no parts."""
+    that hold an ``__init__.py``. A file in folders without one below the working directory
+    is a module of namespace packages, as under ``python -m``; another standalone file gets
+    no parts."""
     folder, filename = os.path.split(path)
     if not os.path.isfile(os.path.join(folder, "__init__.py")):
-        return folder, []
+        return _namespace_root(path) or (folder, [])
     stem = os.path.splitext(filename)[0]
     parts = [] if stem == "__init__" else [stem]
     while os.path.isfile(os.path.join(folder, "__init__.py")):
         folder, package = os.path.split(folder)
         parts.insert(0, package)
     return folder, parts
+
+
+def _namespace_root(path: str) -> tuple[str, list[str]] | None:
+    """``(cwd, ["ns", "models", "net"])`` for ``cwd/ns/models/net.py``, unless a name is not
+    an identifier or the top name is taken by a module that is not a namespace package
+    (``python -m`` would import that one)."""
+    cwd = os.getcwd()
+    relative = os.path.relpath(path, cwd)
+    parts = relative[:-len(".py")].split(os.sep) if relative.endswith(".py") else []
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        return None
+    try:
+        taken = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return None
+    if taken is not None and taken.origin is not None:
+        return None
+    return cwd, parts
 
 
 def _forget_stale_modules(analyzed: frozenset[str], top_name: str, top_file: str) -> None:
@@ -325,8 +345,10 @@ def import_file(
 
     A file inside packages is imported under its dotted name, with the topmost folder
     lacking ``__init__.py`` put first on ``sys.path`` (and left there: models import lazily)
-    so relative imports work. A standalone file's folder goes on ``sys.path`` too, for its
-    sibling imports, and the file gets a unique name so same-named files never collide.
+    so relative imports work; so is a file of namespace packages (folders without
+    ``__init__.py`` below the working directory), with the working directory as that folder.
+    A standalone file's folder (and a namespace module's) goes on ``sys.path`` too, for its
+    sibling imports; a standalone file gets a unique name so same-named files never collide.
     Already imported analyzed modules are dropped from ``sys.modules`` and re-executed,
     unless ``fresh`` is False: a worker linting many files of one package then imports
     (and instruments) each module once.
@@ -342,7 +364,9 @@ def import_file(
         top_file = path
     if not fresh and getattr(sys.modules.get(name), "__file__", None) == path:
         return sys.modules[name]
-    sys.path[:] = [root, *(entry for entry in sys.path if entry != root)]
+    in_package = os.path.isfile(os.path.join(os.path.dirname(path), "__init__.py"))
+    roots = [root] if in_package else [root, os.path.dirname(path)]
+    sys.path[:] = [*dict.fromkeys(roots), *(entry for entry in sys.path if entry not in roots)]
     importlib.invalidate_caches()  # files written moments ago must be seen
     with instrumented_imports([*files, path], overrides) as finder:
         _forget_stale_modules(finder.files if fresh else frozenset(), name.partition(".")[0], top_file)
@@ -357,6 +381,16 @@ def import_file(
             del sys.modules[name]
             raise
         return module
+
+
+def import_package(folder: str, files: Iterable[str | os.PathLike]) -> types.ModuleType:
+    """``import pkg`` for the package at ``folder``, as the import of any of its modules
+    starts: its ``__init__`` runs as usual, analyzed ``files`` among what it imports run
+    instrumented."""
+    parent, name = os.path.split(os.path.abspath(folder))
+    sys.path[:] = [parent, *(entry for entry in sys.path if entry != parent)]
+    with instrumented_imports(files):
+        return importlib.import_module(name)
 
 
 def package_siblings(file: str) -> frozenset[str]:

@@ -71,6 +71,11 @@ def _after_file(error: BaseException, file: str) -> str:
     return text
 
 
+def default_max_memory() -> int:
+    """Half the machine's memory: one runaway worker cannot take the machine down."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
 MAX_FIX_PASSES = 10
 RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [tool.rflint] entry",
                       "model": "model's declared resolution"}
@@ -94,6 +99,7 @@ class Session:
     settings: object
     files: list[str]
     warnings: list[str] = field(default_factory=list)  # printed on stderr
+    infos: list[str] = field(default_factory=list)  # printed on stderr before the run (paths skipped)
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
     analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
     failed_writes: int = 0  # files --fix could not write (each has a warning): the run exits 1
@@ -112,11 +118,15 @@ class Session:
             "ignore": args.ignore.split(",") if args.ignore else None,
             "timeout": args.timeout,
             "max-flops-ratio": args.max_flops_ratio,
+
+
+            "max-memory": args.max_memory,
         }.items() if value is not None}
         settings = load_settings(config, cli)
-        files, errors = discover(paths, settings, args.force_exclude)
+        infos: list[str] = []
+        files, errors = discover(paths, settings, args.force_exclude, infos)
         files = [str(f) for f in files] + [f for f in _configured_files(settings) if f not in map(str, files)]
-        return cls(args, cwd, settings, files, warnings=list(errors))
+        return cls(args, cwd, settings, files, warnings=list(errors), infos=infos)
 
     def job(self):
         from .runner import Job
@@ -129,6 +139,7 @@ class Session:
             search_fixes=self.wants_fixes(),
             max_flops_ratio=self.settings.max_flops_ratio,
             explicit=_explicit_models(self.settings),
+            max_memory=self.settings.max_memory or default_max_memory(),
         )
 
     def cache(self, job):
@@ -168,7 +179,7 @@ class Session:
         for report in fresh:
             if cache:
                 cache.put(report)
-        self.warnings += cache.warnings if cache else []
+        self.warnings += cache.finish() if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
     def run(self) -> Outcome:
@@ -285,6 +296,8 @@ class Session:
         notes = [f"{_relative(r.file, self.cwd)}: {s}" for r in reports for s in r.skipped]
         notes += [f"{_relative(r.file, self.cwd)}: {'analyzed' if r.file in self.analyzed_now else 'from the cache'}"
                   for r in reports]
+        notes += [f"{_relative(r.file, self.cwd)}: its import and builds printed {r.output_lines}"
+                  f" line{'s' * (r.output_lines != 1)} (not shown)" for r in reports if r.output_lines]
         notes += [
             f"{_relative(m.file, self.cwd)}: {m.name} analyzed at {'x'.join(map(str, m.input_res))}"
             f" (input resolution from the {RESOLUTION_SOURCES[m.input_res_source]})"

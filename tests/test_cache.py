@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import shutil
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -266,13 +268,17 @@ def test_clean_removes_the_cache_folder(tmp_path, project):
     assert hits(folder, project) == set()
 
 
-def test_an_unwritable_folder_warns_once_and_lints_on(tmp_path, project):
+@pytest.mark.parametrize("where", ["cache folder", "folder above"])
+def test_an_unusable_folder_warns_once_and_lints_on(tmp_path, project, where):
+    """Was one warning per file when the cache folder itself was a file."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
-    cache = new_run(blocker / "cache", project)
+    cache = new_run(blocker if where == "cache folder" else blocker / "cache", project)
     for report in reports_of(project).values():
+        assert cache.get(report.file) is None
         cache.put(report)
-    assert len(cache.warnings) == 1 and cache.warnings[0].startswith("cannot write cache entry")
+    assert cache.finish() == [f"cache folder {cache.folder} is unusable ({blocker} is not a folder); not caching this run"]
+    assert blocker.read_text() == ""
 
 
 # Looks up with the parent's fingerprint: rflint's source may be edited while the tests run.
@@ -305,3 +311,146 @@ def test_a_warm_run_finds_every_entry_without_importing_torch(tmp_path):
     )
     outcome = json.loads(run.stdout)
     assert outcome == {**outcome, "found": len(files), "torch": False}
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_an_entry_that_is_not_a_file_is_replaced_with_one_warning(tmp_path, project, kind):
+    """A folder in an entry's place used to turn caching off for every run; a FIFO hung it."""
+    folder = tmp_path / ".rflint_cache"
+    fill(folder, project)
+    entries = sorted(path for path in folder.glob("*/*") if not path.name.startswith("."))
+    for entry in entries:
+        entry.unlink()
+        entry.mkdir() if kind == "folder" else os.mkfifo(entry)
+    cache = new_run(folder, project)
+    assert all(cache.get(file) is None for file in project.values())
+    (warning,) = cache.warnings
+    assert warning.startswith("ignoring corrupted cache entry ") and warning.endswith(f"(and {len(entries) - 1} more)")
+    for report in reports_of(project).values():
+        cache.put(report)
+    assert cache.finish() == [warning]
+    assert hits(folder, project) == {"net", "blocks", "other"}
+
+
+def test_entries_are_keyed_on_files_read_environment_and_installed_versions(tmp_path, project, monkeypatch):
+    """The worker's records of what an import read: a config file (and one it looked for and
+    did not find), environment variables (set and unset), installed distributions."""
+    config, missing = tmp_path / "net.json", tmp_path / "override.json"
+    config.write_text('{"stride": 2}')
+    monkeypatch.setenv("NET_WIDTH", "8")
+    monkeypatch.delenv("NET_DEBUG", raising=False)
+    report = reports_of(project)["net"]
+    report.read_files = (str(config), str(missing))
+    report.environment = {"NET_WIDTH": cache_module.value_digest("8"), "NET_DEBUG": None}
+    report.installed = ("hypothesis",)
+    folder = tmp_path / ".rflint_cache"
+
+    def reused() -> bool:
+        cache = new_run(folder, project)
+        found = cache.get(report.file) == report
+        if not found:
+            cache.put(report)
+        return found
+
+    assert not reused() and reused()
+    changes = [
+        lambda: config.write_text('{"stride": 1}'),
+        lambda: missing.write_text("{}"),
+        lambda: monkeypatch.setenv("NET_WIDTH", "16") or report.environment.update(NET_WIDTH=cache_module.value_digest("16")),
+        lambda: monkeypatch.setenv("NET_DEBUG", "1") or report.environment.update(NET_DEBUG=cache_module.value_digest("1")),
+        lambda: monkeypatch.setattr(cache_module, "version", lambda name: "0.0.1"),
+    ]
+    for change in changes:
+        change()
+        assert not reused() and reused()
+
+
+def test_old_and_oversized_entries_are_evicted_least_recently_used_first(tmp_path, project):
+    folder = tmp_path / ".rflint_cache"
+    fill(folder, project)
+    stale_version = folder / "0.0.1" / ("e" * 64)
+    stale_version.parent.mkdir()
+    stale_version.write_bytes(b"x")
+    leftover = folder / cache_module.__version__ / ".tmp-killed"
+    leftover.write_bytes(b"x")
+    month_ago = time.time() - 31 * 86400
+    for path in (stale_version, leftover):
+        os.utime(path, (month_ago, month_ago))
+    hits(folder, project)  # a hit marks an entry used
+    cache = new_run(folder, project)
+    cache.put(reports_of(project)["other"])
+    assert cache.finish() == []
+    assert not stale_version.parent.exists() and not leftover.exists()
+    assert hits(folder, project) == {"net", "blocks", "other"}
+
+    entry_sizes = sorted(path.stat().st_size for path in folder.glob("*/*") if not path.name.startswith("."))
+    old = new_run(folder, project)._entry_path(project["net"])
+    os.utime(old, (month_ago + 86400 * 20, month_ago + 86400 * 20))  # used 11 days ago: least recent
+    cache = Cache(folder, fingerprint(OPTIONS), frozenset(project.values()), max_bytes=sum(entry_sizes) - 1)
+    cache.put(reports_of(project)["other"])
+    cache.finish()
+    assert hits(folder, project) == {"blocks", "other"}
+
+
+STALE_NET = '''\
+import json
+import os
+from pathlib import Path
+
+import fakelib
+from torch import nn
+
+CONFIG = json.loads((Path(__file__).parent / "net.json").read_text())
+STRIDE = 1 + (CONFIG["big"] + int(os.environ.get("NET_BIG", "0")) + fakelib.BIG) % 2
+
+
+def net() -> nn.Sequential:
+    return nn.Sequential(*[nn.Conv2d(3, 3, 3, stride=STRIDE, padding=1) for _ in range(6)])
+'''
+
+
+def install_fakelib(site: Path, version: str, big: int) -> None:
+    for old in site.glob("fakelib*"):
+        shutil.rmtree(old)
+    (site / "fakelib").mkdir()
+    (site / "fakelib" / "__init__.py").write_text(f"BIG = {big}\n")
+    info = site / f"fakelib-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n")
+    (info / "top_level.txt").write_text("fakelib\n")
+
+
+def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a_library_changed(tmp_path):
+    """Each change flips the stride and so the exit status; the landed cache kept the old one
+    (its key only had the analyzed and imported files). The library lives in an environment's
+    site-packages, as timm does."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "venv")], check=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "torch_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # torch from this environment
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "net.py").write_text(STALE_NET)
+    (project / "net.json").write_text('{"big": 0}')
+    install_fakelib(site, "1.0", 0)
+    runs = []
+
+    def lint(**env) -> int:
+        run = subprocess.run([python, "-m", "rflint", ".", "--input-res", "32", "--verbose"], cwd=project, capture_output=True,
+                             text=True, env={**os.environ, **env}, timeout=600)
+        assert run.returncode in (0, 1), run.stderr
+        runs.append(run.stderr)
+        return run.returncode
+
+    assert lint() == 0 and lint() == 0
+    (project / "net.json").write_text('{"big": 1}')
+    assert lint() == 1
+    assert lint(NET_BIG="1") == 0
+    install_fakelib(site, "2.0", 1)
+    assert lint(NET_BIG="1") == 1
+    assert lint(NET_BIG="1") == 1
+    from_cache = [index for index, stderr in enumerate(runs) if "net.py: from the cache" in stderr]
+    assert from_cache == [1, 5]

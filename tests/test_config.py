@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -167,9 +168,11 @@ def test_unknown_key_without_close_match(tmp_path, monkeypatch):
         ('select = "RF"', """invalid value for 'select': expected a list of strings, got "RF\""""),
         ('select = ["XYZ1"]', "invalid value for 'select': Unknown rule selector `XYZ1`"),
         ('ignore = ["R"]', "invalid value for 'ignore': Unknown rule selector `R`"),
-        ('ignore = ["RF004"]', "invalid value for 'ignore': Unknown rule selector `RF004`"),
+        ('ignore = ["RF005"]', "invalid value for 'ignore': Unknown rule selector `RF005`"),
         ('per-file-ignores = {"a/*" = ["RF1"]}', "invalid value for 'per-file-ignores': Unknown rule selector `RF1`"),
         ("timeout = -1", "invalid value for 'timeout': expected a positive number of seconds, got -1"),
+        ("timeout = nan", "invalid value for 'timeout': expected a positive number of seconds, got NaN"),
+        ("timeout = inf", "invalid value for 'timeout': expected a positive number of seconds, got Infinity"),
         ('models = [{target = "nope"}]', """invalid value for 'models[0].target': expected "path.py::name" or "package.module:factory", got "nope\""""),
         (
             'models = [{target = "a:b"}, {target = "a:c", input_res = 1}]',
@@ -306,6 +309,19 @@ def test_explicit_pyproject_without_table_gives_defaults(tmp_path):
 def test_rflint_table_must_be_a_table(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert config_error(tmp_path, "[tool]\nrflint = 0\n") == "pyproject.toml: [tool.rflint] expected a table, got 0"
+
+
+@pytest.mark.parametrize("text, expected", [("4G", 4 * 2**30), ("512M", 512 * 2**20), ("2GiB", 2 * 2**30),
+                                            ("1.5g", int(1.5 * 2**30)), (1000, 1000)])
+def test_max_memory_takes_sizes(tmp_path, text, expected):
+    (tmp_path / "rflint.toml").write_text(f"max-memory = {json.dumps(text)}\n")
+    assert load_settings(tmp_path / "rflint.toml", {}).max_memory == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1G", "lots", "4X", True])
+def test_max_memory_rejects_what_is_not_a_size(tmp_path, text):
+    with pytest.raises(ConfigError, match="invalid value for '--max-memory': expected a size such as 4G"):
+        load_settings(None, {"max-memory": text})
 
 
 # --- max-flops-ratio --------------------------------------------------------------------
