@@ -201,9 +201,9 @@ def test_change_breaking_a_residual_add_is_rejected():
     [(entry, result)] = models
     trials, heard = {}, []
     fixes = search_fixes(entry, result, job(path), (), trials, heard.append)
-    # residual_pair.py imports residual_net.py: its model is built to see if it reads the literals.
-    assert heard[0] == "tiny_resnet_d (does it read the fix's literals?)"
-    rebuilds = heard[1:]
+    # residual_pair.py imports residual_net.py: its model is built (once per process) to see if it
+    # reads the literals (the next test shows the verdict); then one message per rebuild.
+    rebuilds = [what for what in heard if " with " in what]
     assert len(rebuilds) == len(trials) == 3  # told before each rebuild: the worker's time limit is per rebuild
     assert rebuilds[0].startswith("ResNetD with stride 2 -> 1 of ")
     # conv1's stride=2 and the shortcut's AvgPool2d(2) must move together: alone, each breaks the add.
