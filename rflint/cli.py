@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="store_true", help="apply safe fixes")
     p.add_argument("--unsafe-fixes", action="store_true", help="with --fix, also apply unsafe fixes (patch-size changes)")
     p.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    p.add_argument("--max-flops-ratio", type=float, metavar="X",
+                   help="a fix may multiply a model's FLOPs by at most X; costlier changes are advice (default 5)")
     p.add_argument("--show-fixes", action="store_true", help="list applied or proposed fixes with before/after I_min, FLOPs, params")
     p.add_argument("--exit-non-zero-on-fix", action="store_true", help="exit 1 when a file was changed")
     p.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
@@ -119,20 +121,26 @@ def _run(args) -> int:
     if args.verbose:
         for note in outcome.notes:
             print(f"rflint: info: {note}", file=sys.stderr)
-    text = outcome.diff if args.diff else session.render(outcome)
+    text = "" if args.diff else session.render(outcome)
     if args.show_fixes:
         text += session.show_fixes(outcome)
+    # A diff is bytes: each file's hunks in that file's encoding, so patch tools apply it.
+    data = outcome.diff + text.encode()
     if args.output_file:
         from .cache import write_file_atomically
 
         try:
-            write_file_atomically(Path(args.output_file), text.encode())  # Ctrl-C leaves the old file or the new
+            write_file_atomically(Path(args.output_file), data)  # Ctrl-C leaves the old file or the new
         except OSError as error:  # name the output file, not the temporary one
             raise OSError(error.errno, error.strerror, args.output_file) from None
-    elif text:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    elif data:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+        sys.stdout.buffer.flush()
     if args.exit_zero:
         return EXIT_CLEAN
+    if session.failed_writes:
+        return EXIT_FOUND
     if args.diff:
         return EXIT_FOUND if outcome.changed_files else EXIT_CLEAN
     if args.exit_non_zero_on_fix and outcome.changed_files:

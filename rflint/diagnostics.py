@@ -33,6 +33,7 @@ class Fix:
     flops_after: int | None = None
     params_before: int | None = None
     params_after: int | None = None
+    model_files: tuple[str, ...] = ()  # the file of each of ``models`` (names repeat across files)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ memory, the model is rebuilt on the meta device and re-analysed. No file is touc
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import os
 import sys
@@ -24,9 +25,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .analysis import analyze
 from .build import build
+from .config import DEFAULT_MAX_FLOPS_RATIO
 from .diagnostics import Edit, Fix
 from .discover import ModelEntry
+from .interface import Interface, interface_change, measure_interface
 from .literals import import_file, package_siblings
+from .readers import Position, Reader, Readers, position, reader_files
 from .result import Layer, Result, Site
 from .rules import fmt_size
 
@@ -82,14 +86,14 @@ class Candidate:
         """Hashable ``import_file`` overrides, so trials can be shared between models."""
         return frozenset(((s.file, s.line, s.column), new) for s, new in self.changes().items())
 
-    def governs(self, result: Result) -> bool:
-        sites = self.changes().keys()
-        return any(s in sites for layer in result.layers for s in (*layer.stride_literals, *layer.kernel_literals))
+    def positions(self) -> frozenset[Position]:
+        return frozenset(map(position, self.changes()))
 
 
 @dataclass(frozen=True)
 class Figures:
-    """Cost of a model at the input resolution; ``shapes`` decide checkpoint compatibility.
+    """Cost of a model at the input resolution; ``shapes`` decide checkpoint compatibility,
+    ``interface`` what the model returns (see ``interface.py``).
 
     FLOPs are FlopCounterMode's count (2 per multiply-accumulate; the paper counts MACs).
     """
@@ -97,6 +101,7 @@ class Figures:
     flops: int
     params: int
     shapes: tuple[tuple[str, tuple[int, ...]], ...]
+    interface: Interface | None = None
 
 
 @dataclass(frozen=True)
@@ -113,63 +118,154 @@ class Trial:
 Trials = dict[tuple[str, str, frozenset], Trial]  # (file, model, overrides): kept for one file's models
 
 
+@dataclass
+class Verdict:
+    """A candidate that works for the model: applicable, or ``blocked`` (why it is advice)."""
+
+    candidate: Candidate
+    trial: Trial
+    readers: list[Reader]
+    blocked: str | None = None
+
+
+class FixSearch:
+    """The search for one model: its candidates, each verified on the model and on every
+    model that reads the candidate's literals (``Readers``), with trials shared through
+    ``trials`` and the unchanged models' figures measured once."""
+
+    def __init__(self, entry: ModelEntry, result: Result, job, readers: Readers, rebuilt: frozenset[str],
+                 trials: Trials, progress: Callable[[str], None] | None):
+        self.entry, self.result, self.job = entry, result, job
+        self.readers, self.rebuilt, self.trials, self.progress = readers, rebuilt, trials, progress
+        self.max_flops_ratio = getattr(job, "max_flops_ratio", DEFAULT_MAX_FLOPS_RATIO)
+        self.originals: dict[tuple[str, str], Figures | None] = {}
+        self.interface_changes: list[str] = []  # why candidates that worked otherwise were rejected
+
+    def trial(self, model: ModelEntry, input_res, candidate: Candidate) -> Trial:
+        key = (model.file, model.name, candidate.overrides())
+        if key not in self.trials:
+            if self.progress:
+                self.progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
+            self.trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), self.rebuilt)
+            # A trial re-imports whole packages: their modules and classes are cyclic garbage
+            # that the analysis's paused collector leaves, hundreds of MB over a package's search.
+            gc.collect()
+        return self.trials[key]
+
+    def original(self, model: ModelEntry, input_res) -> Figures | None:
+        key = (model.file, model.name)
+        if key not in self.originals:
+            self.originals[key] = _measure_original(model, input_res, self.rebuilt)
+        return self.originals[key]
+
+    def interface_problem(self, model: ModelEntry, input_res, trial: Trial) -> str | None:
+        """Why a fully utilized trial changes what the model returns (see ``interface.py``)."""
+        before = self.original(model, input_res)
+        if before is None:
+            return "the unchanged model cannot be measured"
+        return interface_change(before.interface, trial.figures.interface, len(trial.i_min))
+
+    def cost_problem(self, model: ModelEntry, input_res, trial: Trial) -> str | None:
+        """The FLOPs ratio when it exceeds the budget (``max-flops-ratio``)."""
+        before = self.original(model, input_res)
+        ratio = trial.figures.flops / before.flops if before is not None and before.flops else 1.0
+        if ratio > self.max_flops_ratio:
+            return f"FLOPs x{ratio:.2f} > max-flops-ratio {self.max_flops_ratio:g}"
+        return None
+
+    def verdict(self, candidate: Candidate) -> Verdict | None:
+        """None when the candidate does not work for the model itself (no build, I_min not
+        below I_res, a changed interface); else a Verdict saying whether it is blocked:
+        by a reader without an RF003 (never changed), by its cost, or by an RF003 reader
+        for which it does not work."""
+        res = self.result.input_res
+        own = self.trial(self.entry, res, candidate)
+        if not own.valid:
+            return None
+        change = self.interface_problem(self.entry, res, own)
+        if change:
+            self.interface_changes.append(f"{'; '.join(knob.describe() for knob in candidate.knobs)}: {change}")
+            return None
+        readers = self.readers.of(candidate.positions(), besides=self.entry)
+        healthy = [reader for reader in readers if not reader.needs_fix]
+        if healthy:
+            return Verdict(candidate, own, readers, f"it would also change {_models_without_rf003(healthy)}")
+        cost = self.cost_problem(self.entry, res, own)
+        if cost:
+            return Verdict(candidate, own, readers, cost)
+        # Cheap readers first: a change one of them rejects then costs no expensive rebuild.
+        for reader in sorted(readers, key=lambda r: len(r.result.layers)):
+            reader_res = reader.result.input_res
+            trial = self.trial(reader.entry, reader_res, candidate)
+            problem = (self.interface_problem(reader.entry, reader_res, trial)
+                       or self.cost_problem(reader.entry, reader_res, trial) if trial.valid
+                       else trial.error or "I_min stays at or above I_res")
+            if problem:
+                return Verdict(candidate, own, readers, f"it does not work for {reader.entry.name}: {problem}")
+        return Verdict(candidate, own, readers)
+
+    def verdicts(self, knobs: list[Knob]) -> list[Verdict]:
+        """The working candidates of the smallest size that has any: applicable ones first,
+        then advice, each group best first (I_min as close to I_res as possible, then cheaper)."""
+        for candidates in _candidates_by_size(knobs):
+            found = [v for v in map(self.verdict, candidates) if v is not None]
+            if found:
+                return sorted(found, key=lambda v: (v.blocked is not None, tuple(-m for m in v.trial.i_min),
+                                                    v.trial.figures.flops))
+        return []
+
+
+def _models_without_rf003(readers: Sequence[Reader]) -> str:
+    """``vgg11, vgg13 (vgg.py) and ssd300_vgg16 (ssd.py, not analysable), which have no RF003``."""
+    groups: dict[tuple[str, bool], list[str]] = {}
+    for reader in readers:
+        groups.setdefault((os.path.basename(reader.entry.file), reader.result is None), []).append(reader.entry.name)
+    shown = [f"{', '.join(names)} ({file}{', not analysable' if unanalysed else ''})"
+             for (file, unanalysed), names in groups.items()]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+    return f"{listed}, which {'has' if len(readers) == 1 else 'have'} no RF003"
+
+
 def search_fixes(
     entry: ModelEntry,
     result: Result,
     job,
-    siblings: Sequence[tuple[ModelEntry, Result]] = (),
+    siblings: Sequence[tuple[ModelEntry, Result | None]] = (),
     trials: Trials | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Fix, ...]:
     """Verified stride / patch fixes for a model that is not fully utilized, best first.
 
-    ``siblings`` are the file's other analysed models: a literal they share (EfficientNet's
-    table, MnasNet's ``_stack`` calls) is changed only if the change is valid for each of
-    them too. Pass the same ``trials`` dict for every model of a file so a shared literal
-    is not rebuilt once per model. ``progress`` hears of each rebuild before it starts (a
-    worker's time limit then applies per rebuild, not to the whole search). Without a
-    valid candidate, one display-only advice.
+    A candidate literal must be valid for every model that reads it: ``siblings`` (the
+    file's other models; None for one that built but was not analysed) and the models of
+    the project's files importing the literal's file. One that changes a model without an
+    RF003, or costs more than ``job.max_flops_ratio``, is display-only advice naming why.
+    Pass the same ``trials`` dict for every model of a file so a shared literal is not
+    rebuilt once per model. ``progress`` hears of each rebuild before it starts (a worker's
+    time limit then applies per rebuild, not to the whole search). Without a candidate that
+    works for the model itself, one display-only advice.
     """
     knobs, literal_free = downsampling_knobs(result)
+    literal_files = {site.file for knob in knobs for site in knob.changes()}
+    files = reader_files(literal_files) | {entry.file}
     # A package's modules register into each other (torchvision's ``register_model``):
-    # a trial re-imports the model's whole package folder, never one module alone.
-    rebuilt = job.analyzed | package_siblings(entry.file)
-    trials = {} if trials is None else trials
-
-    def trial(model: ModelEntry, input_res, candidate: Candidate) -> Trial:
-        key = (model.file, model.name, candidate.overrides())
-        if key not in trials:
-            if progress:
-                progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
-            trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), rebuilt)
-        return trials[key]
-
+    # a trial re-imports the whole package folder of every file involved, never one module alone.
+    rebuilt = frozenset(job.analyzed).union(*(package_siblings(file) for file in files))
+    positions = frozenset(p for knob in knobs for p in map(position, knob.changes()))
     with analyzed_modules_restored(rebuilt):
-        valid = _verified_candidates(entry, result, knobs, siblings, trial)
-    if not valid:
-        return (_advice(result, literal_free, tried=bool(knobs)),)
-    before = _measure_original(entry, result.input_res, job.analyzed)
-    return tuple(_fix(candidate, verified, before, result, entry, siblings) for candidate, verified in valid)
+        readers = Readers(files if knobs else (), rebuilt, positions, _resolution_for(job, result),
+                          [(entry, result), *siblings], getattr(job, "explicit", {}), progress)
+        search = FixSearch(entry, result, job, readers, rebuilt, {} if trials is None else trials, progress)
+        verdicts = search.verdicts(knobs)
+        if not verdicts:
+            return (_advice(result, literal_free, tried=bool(knobs), interface_changes=search.interface_changes),)
+        before = search.original(entry, result.input_res)
+        return tuple(_fix(v, before, result, entry, search) for v in verdicts)
 
 
-def _verified_candidates(entry, result, knobs, siblings, trial) -> list[tuple[Candidate, Trial]]:
-    """The valid candidates of the smallest size that has any, best first."""
-    # Cheap siblings first: a change one of them rejects then costs no expensive rebuild.
-    by_cost = sorted(siblings, key=lambda sibling: len(sibling[1].layers))
-    for candidates in _candidates_by_size(knobs):
-        valid = []
-        for candidate in candidates:
-            verified = trial(entry, result.input_res, candidate)
-            if verified.valid and all(
-                trial(sibling, sibling_result.input_res, candidate).valid
-                for sibling, sibling_result in by_cost
-                if candidate.governs(sibling_result)
-            ):
-                valid.append((candidate, verified))
-        if valid:
-            # The paper keeps I_min as close to I_res as possible, then the cheaper change wins.
-            return sorted(valid, key=lambda ct: (tuple(-m for m in ct[1].i_min), ct[1].figures.flops))
-    return []
+def _resolution_for(job, result: Result) -> Callable[[ModelEntry], object]:
+    """How a reader's resolution is chosen: the worker's rule, else the searched model's."""
+    return getattr(job, "resolution_for", None) or (lambda entry: (result.input_res, "option"))
 
 
 def search_file_fixes(analysed: Sequence[tuple[ModelEntry, Result]], job) -> dict[str, tuple[Fix, ...]]:
@@ -183,11 +279,13 @@ def search_file_fixes(analysed: Sequence[tuple[ModelEntry, Result]], job) -> dic
     }
 
 
-def without_building_blocks(analysed: Sequence[tuple[ModelEntry, Result]]) -> list[tuple[ModelEntry, Result]]:
-    """The models that are not building blocks of another model in ``analysed``: a class
-    another model is built from is checked through that model, not as a sibling of its own."""
-    blocks = {c for entry, result in analysed for c in result.component_types if c != entry.type_name}
-    return [(entry, result) for entry, result in analysed if entry.type_name not in blocks]
+def without_building_blocks(models: Sequence[tuple[ModelEntry, Result | None, frozenset[str]]]
+                            ) -> list[tuple[ModelEntry, Result | None]]:
+    """(entry, result) of the models that are not building blocks of another model in
+    ``models`` (entry, result, component types): a class another model is built from is
+    checked through that model, not as a sibling of its own."""
+    blocks = {c for entry, _, components in models for c in components if c != entry.type_name}
+    return [(entry, result) for entry, result, _ in models if entry.type_name not in blocks]
 
 
 @contextlib.contextmanager
@@ -265,9 +363,11 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
     return Trial(result.fully_utilized(), result.i_min, figures)
 
 
-def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed) -> tuple[Result, Figures]:
+def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed,
+                        original: bool = False) -> tuple[Result, Figures]:
     """Build on the meta device and analyse, counting FLOPs on the meta forward that the
-    analysis runs anyway: a second forward per candidate would cost more than counting."""
+    analysis runs anyway. The interface takes a forward of its own, so only the unchanged
+    model (``original``) and trials that became fully utilized pay for it."""
     model = build(factory, analyzed).model.to("meta")
     with FlopCounterMode(display=False) as counter:
         result = analyze(model, input_res, name=name)
@@ -275,28 +375,39 @@ def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, 
         flops=counter.get_total_flops(),
         params=sum(p.numel() for p in model.parameters()),
         shapes=tuple((key, tuple(t.shape)) for key, t in model.state_dict().items()),
+        interface=measure_interface(model, result.input_res) if result.fully_utilized() or original else None,
     )
 
 
 def _measure_original(entry: ModelEntry, input_res, analyzed) -> Figures | None:
     """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
     try:
-        return analyze_and_measure(entry.factory(), input_res, entry.name, analyzed)[1]
+        return analyze_and_measure(entry.factory(), input_res, entry.name, analyzed, original=True)[1]
     except (Exception, SystemExit):
         return None
 
 
-def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Result,
-         entry: ModelEntry, siblings) -> Fix:
-    """Safe when every parameter shape is unchanged (checkpoints still load), else unsafe."""
-    safe = before is not None and before.shapes == trial.figures.shapes
-    governed = [entry.name, *(sibling.name for sibling, r in siblings if candidate.governs(r))]
+def _fix(verdict: Verdict, before: Figures | None, result: Result, entry: ModelEntry, search: FixSearch) -> Fix:
+    """Safe when every changed model keeps its parameter shapes (checkpoints still load),
+    else unsafe; display-only advice, with the edits, when the verdict is blocked."""
+    candidate, trial = verdict.candidate, verdict.trial
+    changed = [(entry, before, trial)] + [
+        (r.entry, search.original(r.entry, r.result.input_res), search.trial(r.entry, r.result.input_res, candidate))
+        for r in verdict.readers if r.needs_fix and verdict.blocked is None]
+    safe = all(b is not None and b.shapes == t.figures.shapes for _, b, t in changed)
+    changed_models = dict.fromkeys([(entry.name, entry.file), *((r.entry.name, r.entry.file) for r in verdict.readers)])
     description = "; ".join(knob.describe() for knob in candidate.knobs)
+    description += f": I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}"
+    if verdict.blocked:
+        applicability, description = "display-only", f"{description}; not applied: {verdict.blocked}"
+    else:
+        applicability = "safe" if safe else "unsafe"
     return Fix(
-        applicability="safe" if safe else "unsafe",
-        description=f"{description}: I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}",
+        applicability=applicability,
+        description=description,
         edits=tuple(_edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
-        models=tuple(governed),
+        models=tuple(name for name, _ in changed_models),
+        model_files=tuple(file for _, file in changed_models),
         i_min_after=trial.i_min,
         flops_before=before.flops if before else None,
         flops_after=trial.figures.flops,
@@ -316,7 +427,7 @@ def _source_text(site: Site) -> str:
     return line[site.column - 1:site.end_column - 1]
 
 
-def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
+def _advice(result: Result, literal_free: list[Layer], tried: bool, interface_changes: Sequence[str] = ()) -> Fix:
     """What to do by hand when no verified literal change exists."""
     unproductive = len(result.unproductive())
     layers = {0: "underutilized layers", 1: "unproductive layer"}.get(
@@ -325,7 +436,8 @@ def _advice(result: Result, literal_free: list[Layer], tried: bool) -> Fix:
     reasons = []
     if tried:
         reasons.append("no change of one or two stride literals builds, runs and brings I_min below"
-                       f" I_res={fmt_size(result.input_res)}")
+                       f" I_res={fmt_size(result.input_res)}"
+                       + (f" without changing what the model returns ({interface_changes[0]})" if interface_changes else ""))
     if literal_free:
         names = ", ".join(f"'{layer.name}'" for layer in literal_free)
         reasons.append(f"no literal in an analyzed file sets the stride of {names} (computed, or a caller's"

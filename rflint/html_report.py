@@ -212,7 +212,8 @@ def _siblings(entry, result: Result, others, res, analyzed) -> list[tuple]:
             analysed.append((other, _analyze(other, res, analyzed)))
         except ReportError:
             continue
-    return [s for s in without_building_blocks([(entry, result), *analysed]) if s[0] is not entry]
+    models = [(e, r, r.component_types) for e, r in [(entry, result), *analysed]]
+    return [s for s in without_building_blocks(models) if s[0] is not entry]
 
 
 # ---------------------------------------------------------------------------- the page

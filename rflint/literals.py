@@ -202,7 +202,33 @@ class _InstrumentingLoader(importlib.machinery.SourceFileLoader):
         self.overrides = overrides
 
     def get_code(self, fullname: str) -> types.CodeType:
-        return _instrumented(self.get_source(fullname), self.path, frozenset(self.overrides.items()))
+        if _pinned is None:
+            data = self.get_data(self.path)
+        elif self.path in _pinned:
+            data = _pinned[self.path]
+        else:
+            data = _pinned[self.path] = self.get_data(self.path)
+        return _instrumented(importlib.util.decode_source(data), self.path, frozenset(self.overrides.items()))
+
+
+_pinned: dict[str, bytes] | None = None  # file -> the bytes first imported, once pinning is on
+
+
+def pin_imported_sources() -> None:
+    """From now on this process imports each analyzed file from the bytes it first read.
+
+    A worker's fix trials must rebuild the program its analysis saw, even if an editor saved
+    the file in between; the fix is keyed to those bytes (``imported_sha256``), so --fix
+    then refuses to write the file instead of rewriting whatever literal sits there now."""
+    global _pinned
+    if _pinned is None:
+        _pinned = {}
+
+
+def imported_sha256(path: str) -> str | None:
+    """The sha256 of the pinned bytes of analyzed ``path``, or None if none are pinned."""
+    data = (_pinned or {}).get(os.path.abspath(path))
+    return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 @functools.lru_cache(maxsize=512)

@@ -2,13 +2,17 @@
 
 libcst finds each edited literal by position, so comments, spacing and line endings survive
 untouched; the result is re-parsed and compared character by character with the original
-before anything is written, and the write is atomic. A file whose content changed since it
-was analysed is refused: its literals may no longer be where the analysis saw them.
+before anything is written, in the file's own encoding. The write is atomic and keeps the
+file as the user left it (mode, owner, group, hard links), or does not happen. A file whose
+bytes differ from those the analysis imported is refused: its literals may no longer be
+where the analysis saw them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import hashlib
 import io
 import os
@@ -16,7 +20,7 @@ import re
 import stat
 import tempfile
 import tokenize
-from typing import Iterable
+from typing import BinaryIO, Iterable, Iterator
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -64,31 +68,134 @@ def apply_edits(file: str | os.PathLike, edits: Iterable[Edit], expected_sha256:
 
 
 def write_atomically(file: str | os.PathLike, new_text: str, expected_sha256: str) -> None:
-    """Replace ``file`` by ``new_text`` in one step, keeping its encoding and mode.
+    """Replace ``file`` by ``new_text`` in one step, as the user left it: its encoding, mode,
+    owner and group. Raises RewriteError (the file untouched) when it cannot be done so.
 
-    The hash is checked again just before the write, so an editor saving the file between
-    ``apply_edits`` and now is not overwritten.
+    Concurrent rflint runs take turns on an exclusive lock of the file; the one that comes
+    second finds the file replaced or changed and refuses. The hash is checked again under
+    the lock, so an editor saving the file since ``apply_edits`` is not overwritten either.
+    A read-only file, or one with hard links (a rename would split them), is not written.
     """
-    data = _read_unchanged(file, expected_sha256)
-    encoded = new_text.encode(_encoding(data))
-    folder, name = os.path.split(os.path.abspath(file))
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".rflint")
+    path = os.path.realpath(file)  # a symlink stays a symlink: its target is rewritten
+    try:
+        with _locked(path) as (handle, status):
+            if hashlib.sha256(_read_all(handle)).hexdigest() != expected_sha256:
+                raise RewriteError(f"{file}: changed since it was analysed; run rflint again")
+            _check_writable(file, status)
+            encoded = new_text.encode(_encoding(_read_all(handle)))
+            _replace(path, encoded, status)
+    except OSError as error:
+        raise RewriteError(f"{file}: cannot write: {error.strerror or error}") from None
+
+
+def refusal(file: str | os.PathLike, expected_sha256: str) -> str | None:
+    """Why ``write_atomically`` would refuse ``file`` before trying to write (it changed
+    since it was analysed, it is read-only, it has hard links), or None."""
+    try:
+        with open(os.path.realpath(file), "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if hashlib.sha256(handle.read()).hexdigest() != expected_sha256:
+                return "changed since it was analysed; run rflint again"
+        _check_writable(file, status)
+    except RewriteError as error:
+        return str(error).removeprefix(f"{file}: ")
+    except OSError as error:
+        return f"cannot read: {error.strerror or error}"
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[tuple[BinaryIO, os.stat_result]]:
+    """The file open and exclusively locked, with its status; refused if another process
+    replaced it while this one waited for the lock."""
+    with open(path, "rb") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        status = os.fstat(handle.fileno())
+        now = os.stat(path)
+        if (now.st_dev, now.st_ino) != (status.st_dev, status.st_ino):
+            raise RewriteError(f"{path}: changed since it was analysed (rewritten by another process); run rflint again")
+        yield handle, status
+
+
+def _read_all(handle: BinaryIO) -> bytes:
+    handle.seek(0)
+    return handle.read()
+
+
+def _check_writable(file, status: os.stat_result) -> None:
+    mode = stat.S_IMODE(status.st_mode)
+    if not mode & 0o222 or (os.geteuid() != 0 and not os.access(file, os.W_OK)):
+        raise RewriteError(f"{file}: read-only (mode {mode:04o}); not written")
+    if status.st_nlink > 1:
+        raise RewriteError(f"{file}: has {status.st_nlink} hard links, which a rewrite would split; not written")
+
+
+def _replace(path: str, data: bytes, status: os.stat_result) -> None:
+    """Write a locked temporary file beside ``path`` with its mode, owner and group, then
+    rename it over ``path``. The lock tells ``remove_stale_temporaries`` the file is in use;
+    a process killed before the rename leaves it for the next run to remove."""
+    folder, name = os.path.split(path)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(descriptor, "wb") as handle:
-            handle.write(encoded)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            handle.write(data)
             handle.flush()
+            os.fchmod(handle.fileno(), stat.S_IMODE(status.st_mode))
+            if (status.st_uid, status.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.fchown(handle.fileno(), status.st_uid, status.st_gid)
+                except PermissionError:
+                    raise RewriteError(f"{path}: cannot keep its owner and group ({status.st_uid}:{status.st_gid});"
+                                       " not written") from None
             os.fsync(handle.fileno())
-        os.chmod(temporary, stat.S_IMODE(os.stat(file).st_mode))
-        os.replace(temporary, file)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+            os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
-def unified_diff(file: str | os.PathLike, old_text: str, new_text: str) -> str:
-    """What ``--diff`` prints for one file (empty when nothing changes)."""
-    lines = difflib.unified_diff(_LINE.findall(old_text), _LINE.findall(new_text), str(file), str(file))
-    return "".join(line if line.endswith(("\n", "\r")) else f"{line}\n\\ No newline at end of file\n" for line in lines)
+TEMPORARY_SUFFIX = ".rflint"
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{8}" + re.escape(TEMPORARY_SUFFIX))  # mkstemp's 8 random characters
+
+
+def remove_stale_temporaries(folders: Iterable[str | os.PathLike]) -> list[str]:
+    """Delete the temporary files that a killed ``--fix`` left in ``folders`` (those no
+    process holds a lock on); returns their paths."""
+    removed = []
+    for folder in folders:
+        try:
+            names = [name for name in os.listdir(folder) if _TEMPORARY.fullmatch(name)]
+        except OSError:
+            continue
+        for name in names:
+            temporary = os.path.join(folder, name)
+            try:
+                with open(temporary, "rb") as handle:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    os.unlink(temporary)
+            except OSError:  # locked by a running rflint, or already gone
+                continue
+            removed.append(temporary)
+    return removed
+
+
+def new_bytes(file: str | os.PathLike, new_text: str) -> bytes:
+    """``new_text`` encoded as ``file`` is (its coding cookie, its BOM)."""
+    with open(file, "rb") as handle:
+        return new_text.encode(_encoding(handle.read()))
+
+
+def unified_diff(shown_path: str, old: bytes, new: bytes) -> bytes:
+    """What ``--diff`` prints for one file (empty when nothing changes), in the file's own
+    bytes: its encoding, BOM and line ends, so ``git apply`` and ``patch -p1`` take it."""
+    name = os.fsencode(shown_path)
+    lines = difflib.diff_bytes(difflib.unified_diff, _PATCH_LINE.findall(old), _PATCH_LINE.findall(new),
+                               b"a/" + name, b"b/" + name)
+    return b"".join(line if line.endswith(b"\n") else line + b"\n\\ No newline at end of file\n" for line in lines)
+
+
+_PATCH_LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")  # patch tools end lines at \n only: a \r stays in the line
 
 
 class _LiteralReplacer(cst.CSTTransformer):

@@ -48,6 +48,7 @@ class Job:
     input_res_auto: bool = False
     timeout: float = 60.0
     search_fixes: bool = False
+    max_flops_ratio: float = 5.0  # a fix may multiply a model's FLOPs by at most this (config.DEFAULT_MAX_FLOPS_RATIO)
     explicit: dict[str, list] = field(default_factory=dict)  # file -> configured model entries
     max_memory: int | None = None  # bytes per worker beyond what it was forked with
 

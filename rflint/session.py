@@ -43,6 +43,24 @@ def broadcast(res):
     return res[0] if isinstance(res, tuple) and len(set(res)) == 1 else res
 
 
+def _read_bytes(file: str) -> bytes:
+    with open(file, "rb") as handle:
+        return handle.read()
+
+
+def _identities(diagnostics: list[Diagnostic]) -> set[tuple]:
+    """What makes a diagnostic the same one after a fix (its message's figures may change)."""
+    return {(d.code, d.file, d.line, d.column, d.models) for d in diagnostics}
+
+
+def _after_file(error: BaseException, file: str) -> str:
+    """The reason of a RewriteError or OSError without the file name it starts with."""
+    text = str(error.strerror if isinstance(error, OSError) and error.strerror else error)
+    for prefix in (f"{file}: ", f"{os.path.realpath(file)}: "):
+        text = text.removeprefix(prefix)
+    return text
+
+
 def default_max_memory() -> int:
     """Half the machine's memory: one runaway worker cannot take the machine down."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
@@ -59,7 +77,8 @@ class Outcome:
     diagnostics: list[Diagnostic]
     changed_files: list[str] = field(default_factory=list)
     fixes_applied: list[Diagnostic] = field(default_factory=list)  # RF003 diagnostics whose fix was applied
-    diff: str = ""
+    diff: bytes = b""
+    fixed: int = 0  # diagnostics of the first lint that the fixes made disappear
     notes: list[str] = field(default_factory=list)  # --verbose lines
     skipped: int = 0  # candidates that are not models to lint (listed in ``notes``)
 
@@ -74,6 +93,8 @@ class Session:
     infos: list[str] = field(default_factory=list)  # printed on stderr before the run (paths skipped)
     hashes: dict[str, str] = field(default_factory=dict)  # file -> sha256 when last analysed
     analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
+    failed_writes: int = 0  # files --fix could not write (each has a warning): the run exits 1
+    refused: set[str] = field(default_factory=set)  # files not to try again in a later fix pass
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -87,6 +108,9 @@ class Session:
             "select": args.select.split(",") if args.select else None,
             "ignore": args.ignore.split(",") if args.ignore else None,
             "timeout": args.timeout,
+            "max-flops-ratio": args.max_flops_ratio,
+
+
             "max-memory": args.max_memory,
         }.items() if value is not None}
         settings = load_settings(config, cli)
@@ -104,6 +128,7 @@ class Session:
             input_res_auto=self.settings.input_res_auto,
             timeout=self.settings.timeout,
             search_fixes=self.wants_fixes(),
+            max_flops_ratio=self.settings.max_flops_ratio,
             explicit=_explicit_models(self.settings),
             max_memory=self.settings.max_memory or default_max_memory(),
         )
@@ -117,6 +142,8 @@ class Session:
             return None
         options = {"input_res": job.input_res, "input_res_auto": job.input_res_auto,
                    "search_fixes": job.search_fixes, "explicit": job.explicit}
+        if job.search_fixes:
+            options["max_flops_ratio"] = job.max_flops_ratio
         return Cache(self.cache_dir, fingerprint(options), job.analyzed)
 
     @property
@@ -149,31 +176,53 @@ class Session:
     def run(self) -> Outcome:
         """Lint; with --fix apply verified fixes and re-lint until nothing changes (ruff's
         loop: one stride moves every receptive field downstream); with --diff only show them."""
+        from .rewrite import remove_stale_temporaries
+
+        removed = remove_stale_temporaries(sorted({os.path.dirname(f) for f in self.job().analyzed}))
         outcome = self.lint()
+        outcome.notes += [f"removed {_relative(f, self.cwd)}, left by an interrupted --fix" for f in removed]
         if not (self.args.fix or self.args.diff):
             return outcome
+        before = outcome.diagnostics
         applied: list[Diagnostic] = []
-        originals: dict[str, str] = {}
+        originals: dict[str, bytes] = {}
         for _ in range(MAX_FIX_PASSES):
-            chosen = self.fixes_to_apply(outcome.diagnostics)
-            new_texts = self.rewrite(chosen)
+            chosen, new_texts = self.rewrite(self.fixes_to_apply(outcome.diagnostics))
             if not new_texts:
                 break
             if self.args.diff:
-                outcome.diff = "".join(self.diff(file, text) for file, text in sorted(new_texts.items()))
+                outcome.diff = b"".join(self.diff(file, text) for file, text in sorted(new_texts.items()))
                 outcome.changed_files = sorted(new_texts)
                 outcome.fixes_applied = chosen
                 return outcome
-            from .rewrite import write_atomically
-
-            for file, text in new_texts.items():
-                originals.setdefault(file, Path(file).read_text())
-                write_atomically(file, text, self.hashes[file])
-            applied += chosen
+            written = self.write(new_texts, originals)
+            applied += [d for d in chosen if {e.file for e in d.fix.edits} <= written]
+            if not written:
+                break
             outcome = self.lint()
         outcome.fixes_applied = applied
-        outcome.changed_files = sorted(f for f, text in originals.items() if Path(f).read_text() != text)
+        outcome.fixed = len(_identities(before) - _identities(outcome.diagnostics))
+        outcome.changed_files = sorted(f for f, data in originals.items() if _read_bytes(f) != data)
         return outcome
+
+    def write(self, new_texts: dict[str, str], originals: dict[str, bytes]) -> set[str]:
+        """Write each file's new text; a file that cannot be written as the user left it
+        is one warning line, and the others are still written. Returns the files written."""
+        from .rewrite import RewriteError, write_atomically
+
+        written = set()
+        for file, text in sorted(new_texts.items()):
+            try:
+                original = _read_bytes(file)
+                write_atomically(file, text, self.hashes[file])
+            except (RewriteError, OSError) as error:
+                self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {_after_file(error, file)}")
+                self.failed_writes += 1
+                self.refused.add(file)
+                continue
+            originals.setdefault(file, original)
+            written.add(file)
+        return written
 
     def fixes_to_apply(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         """Applicable fixes that touch disjoint models and literals: each was verified alone,
@@ -185,34 +234,48 @@ class Session:
             if fix is None or fix.applicability not in allowed or not fix.edits:
                 continue
             positions = {(e.file, e.line, e.column) for e in fix.edits}
-            if models & set(fix.models) or edits & positions:
+            changed = set(zip(fix.model_files or (d.file,) * len(fix.models), fix.models))
+            if models & changed or edits & positions:
                 continue
             chosen.append(d)
-            models |= set(fix.models)
+            models |= changed
             edits |= positions
         return chosen
 
-    def rewrite(self, chosen: list[Diagnostic]) -> dict[str, str]:
-        """New text per file for the chosen fixes (nothing is written here). A file that
-        changed since it was analysed, or an edit that no longer fits, is left alone."""
-        from .rewrite import RewriteError, apply_edits
+    def rewrite(self, chosen: list[Diagnostic]) -> tuple[list[Diagnostic], dict[str, str]]:
+        """The fixes that can be applied and the new text per file (nothing is written here).
 
-        by_file: dict[str, set] = {}
-        for d in chosen:
-            for edit in d.fix.edits:
-                by_file.setdefault(edit.file, set()).add(edit)
-        texts = {}
-        for file, edits in sorted(by_file.items()):
-            try:
-                texts[file] = apply_edits(file, sorted(edits, key=lambda e: (e.line, e.column)), self.hashes.get(file, ""))
-            except (RewriteError, OSError) as error:
-                self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {error}")
-        return texts
+        A file that changed since it was analysed, that --fix may not write (read-only, hard
+        links), or whose edit no longer fits is left alone with one warning line, and so is
+        every fix touching it: a fix spanning two files is applied whole or not at all."""
+        from .rewrite import RewriteError, apply_edits, refusal
 
-    def diff(self, file: str, new_text: str) -> str:
-        from .rewrite import unified_diff
+        while True:
+            chosen = [d for d in chosen if not {e.file for e in d.fix.edits} & self.refused]
+            by_file: dict[str, set] = {}
+            for d in chosen:
+                for edit in d.fix.edits:
+                    by_file.setdefault(edit.file, set()).add(edit)
+            texts = {}
+            for file, edits in sorted(by_file.items()):
+                expected = self.hashes.get(file, "")
+                try:
+                    reason = None if self.args.diff else refusal(file, expected)
+                    if reason is None:
+                        texts[file] = apply_edits(file, sorted(edits, key=lambda e: (e.line, e.column)), expected)
+                except (RewriteError, OSError) as error:
+                    reason = _after_file(error, file)
+                if reason is not None:
+                    self.warnings.append(f"not fixing {_relative(file, self.cwd)}: {reason}")
+                    self.failed_writes += not self.args.diff
+                    self.refused.add(file)
+            if texts.keys() == by_file.keys():
+                return chosen, texts
 
-        return unified_diff(_relative(file, self.cwd), Path(file).read_text(), new_text)
+    def diff(self, file: str, new_text: str) -> bytes:
+        from .rewrite import new_bytes, unified_diff
+
+        return unified_diff(_relative(file, self.cwd), _read_bytes(file), new_bytes(file, new_text))
 
     def lint(self) -> Outcome:
         from .lint import collect
@@ -281,7 +344,7 @@ class Session:
             models=outcome.models,
             cwd=str(self.cwd),
             fix_mode="unsafe" if self.args.unsafe_fixes else "safe",
-            fixed=len(outcome.fixes_applied),
+            fixed=outcome.fixed,
             quiet=self.args.quiet,
             skipped=outcome.skipped,
         )

@@ -58,8 +58,9 @@ def read_source(file: str) -> str:
 def lint_file(file: str, job, send) -> FileReport:
     """Import ``file`` with literal provenance, then build and analyze each of its models."""
     from .discover import find_models, with_configured
-    from .literals import import_file, instrumented_imports
+    from .literals import import_file, imported_sha256, instrumented_imports, pin_imported_sources
 
+    pin_imported_sources()
     report = FileReport(file)
     try:
         source = read_source(file)
@@ -75,27 +76,30 @@ def lint_file(file: str, job, send) -> FileReport:
             send(("model", file, entry.name))
             report.models.append(analyze_entry(entry, job))
     report.imported_files = local_imports(job.analyzed)
-    report.hashes = {f: _sha256(f) for f in report.imported_files}  # --fix refuses files changed since
     if job.search_fixes:
         attach_fixes(entries, report, job, send)
+    # The bytes that were imported (fix trials included): --fix refuses a file that differs.
+    report.hashes = {f: imported_sha256(f) or _sha256(f) for f in report.imported_files}
     for model in report.models:
         model.keep_reported_layers()
     return report
 
 
 def attach_fixes(entries, report: FileReport, job, send) -> None:
-    """Search fixes for the file's models that are not fully utilized, checking literals
-    shared between them (EfficientNet B0..B7 share a table) against each."""
+    """Search fixes for the file's models that are not fully utilized, checking each
+    candidate literal against every model that reads it (EfficientNet B0..B7 share a table;
+    a model that built but could not be analysed must not change either)."""
     from .fixes import search_fixes, without_building_blocks
 
     model_of = {id(entry): model for entry, model in zip(entries, report.models)}
-    analysed = without_building_blocks([(e, m.result) for e, m in zip(entries, report.models) if m.result is not None])
+    built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or m.error.startswith("RF903")]
+    known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
     trials: dict = {}
     progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
-    for entry, result in analysed:
-        if not result.fully_utilized():
+    for entry, result in known:
+        if result is not None and not result.fully_utilized():
             send(("model", report.file, f"{entry.name} (fix search)"))
-            siblings = [s for s in analysed if s[0] is not entry]
+            siblings = [s for s in known if s[0] is not entry]
             model_of[id(entry)].fixes = search_fixes(entry, result, job, siblings, trials, progress)
 
 

@@ -336,3 +336,29 @@ def test_max_memory_takes_sizes(tmp_path, text, expected):
 def test_max_memory_rejects_what_is_not_a_size(tmp_path, text):
     with pytest.raises(ConfigError, match="invalid value for '--max-memory': expected a size such as 4G"):
         load_settings(None, {"max-memory": text})
+
+
+# --- max-flops-ratio --------------------------------------------------------------------
+
+
+def test_max_flops_ratio_default_admits_the_papers_refinements(tmp_path):
+    # Section 5: x1.58 (MobileNetV3-L) ... x4.24 (EfficientNet-B0, 0.42 B -> 1.78 B MACs).
+    default = load(tmp_path, "[tool.rflint]\n").max_flops_ratio
+    assert 1.78 / 0.42 < default < 6
+    assert load(tmp_path, "[tool.rflint]\nmax-flops-ratio = 2.5\n").max_flops_ratio == 2.5
+    assert load(tmp_path, "[tool.rflint]\nmax-flops-ratio = 3\n", cli={"max-flops-ratio": 8.0}).max_flops_ratio == 8.0
+
+
+@pytest.mark.parametrize("value", ["0.5", "true", '"x4"', "nan"])
+def test_max_flops_ratio_must_be_a_number_of_at_least_one(tmp_path, value):
+    assert config_error(tmp_path, f"[tool.rflint]\nmax-flops-ratio = {value}\n").endswith(
+        f"invalid value for 'max-flops-ratio': expected a number >= 1 (the FLOPs after a fix / before it),"
+        f" got {value.replace('nan', 'NaN')}")
+
+
+def test_max_flops_ratio_on_the_command_line(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "rflint", str(tmp_path), "--max-flops-ratio", "0.9"],
+                         capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr == ("rflint: error: invalid value for '--max-flops-ratio': expected a number >= 1 (the FLOPs"
+                          " after a fix / before it), got 0.9\n")

@@ -38,11 +38,17 @@ def analysed_models(path: Path, input_res: int, analyzed: list[Path]) -> list:
     return [(e, analyze(e.factory(), input_res, name=e.name, analyzed_files=files)) for e in entries]
 
 
-def fixes_of(name: str, input_res: int, *also_analyzed: str) -> dict:
+def job(*analyzed, max_flops_ratio=float("inf")) -> SimpleNamespace:
+    """What search_fixes reads of the worker's job; the fixtures' toy models are not held
+    to the FLOPs budget unless a test says so."""
+    return SimpleNamespace(analyzed=frozenset(map(str, analyzed)), max_flops_ratio=max_flops_ratio)
+
+
+def fixes_of(name: str, input_res: int, *also_analyzed: str, **job_options) -> dict:
     path = FIXTURES / name
     analyzed = [path, *(FIXTURES / other for other in also_analyzed)]
     models = analysed_models(path, input_res, analyzed)
-    return search_file_fixes(models, SimpleNamespace(analyzed=frozenset(map(str, analyzed))))
+    return search_file_fixes(models, job(*analyzed, **job_options))
 
 
 def edit(name: str, line: int, column: int, old: str, new: str) -> Edit:
@@ -124,12 +130,16 @@ def test_shared_literal_invalid_for_one_model_is_not_changed():
     fixes = fixes_of("shared_fixed_head.py", 32)
     # dense_head_net's Linear(64 * 4 * 4, 10) breaks under any stride change, so the shared
     # STAGE_STRIDES stay; compact_net gets its own stem literal.
-    assert summary(fixes["compact_net"]) == [
+    best, *advice = fixes["compact_net"]
+    assert summary([best]) == [
         ((edit("shared_fixed_head.py", 19, 36, "2", "1"),), (21, 21), "safe", ("compact_net",)),
     ]
-    [advice] = fixes["dense_head_net"]
-    assert (advice.applicability, advice.edits, advice.models) == ("display-only", (), ("dense_head_net",))
-    assert advice.description.startswith(
+    # The shared rows work for compact_net alone: shown as advice, with the edit and the reason.
+    assert [(a.applicability, a.models) for a in advice] == [("display-only", ("compact_net", "dense_head_net"))] * 2
+    assert all("; not applied: it does not work for dense_head_net: CaptureError: " in a.description for a in advice)
+    [no_fix] = fixes["dense_head_net"]
+    assert (no_fix.applicability, no_fix.edits, no_fix.models) == ("display-only", (), ("dense_head_net",))
+    assert no_fix.description.startswith(
         "no change of one or two stride literals builds, runs and brings I_min below I_res=32")
 
 
@@ -137,9 +147,47 @@ def test_shared_literal_would_win_without_the_other_model():
     path = FIXTURES / "shared_fixed_head.py"
     models = analysed_models(path, 32, [path])
     entry, result = next(m for m in models if m[0].name == "compact_net")
-    alone = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))
+    alone = search_fixes(entry, result, job(path))
     assert alone[0].edits == (edit("shared_fixed_head.py", 5, 21, "2", "1"),)
     assert alone[0].i_min_after == (31, 31)
+
+
+def test_literal_read_by_a_model_without_rf003_is_advice_naming_it():
+    # VGG19's case: its pool literal is VGG11-16's too. deep_vgg (I_min 50 at 32 px) would be
+    # fixed by the shared pool, but shallow_vgg (I_min 22) has no finding and must not change.
+    [advice] = fixes_of("shared_pool.py", 32)["deep_vgg"]
+    pool = (edit("shared_pool.py", 16, 48, "2", "1"), edit("shared_pool.py", 16, 58, "2", "1"))
+    assert summary([advice]) == [(pool, (19, 19), "display-only", ("deep_vgg", "shallow_vgg"))]
+    assert advice.description == ("patch 2x2/2 -> 1x1/1 of 6, 13, 20: I_min 50 -> 19; not applied: it would also"
+                                  " change shallow_vgg (shared_pool.py), which has no RF003")
+
+
+@pytest.mark.parametrize("model, change", [
+    ("flat_head_net", "stride 2 -> 1 of 0: an output of shape (1, 10) becomes (1, 40)"),
+    ("conv_head_net", "stride 2 -> 1 of 0: avg_pool2d no longer acts on the whole feature map"),
+])
+def test_change_that_makes_a_global_pool_local_is_rejected(model, change):
+    # pytorchcv's MobileNetV3: AvgPool2d(2) is global on the 2x2 map of 14 px. The stem stride
+    # change brings I_min below 14 only by making the pool local, which changes the output
+    # (flattened: 10 -> 40 classes) or turns a global op into a local one (a 2x2 map).
+    [advice] = fixes_of("pool_head.py", 14)[model]
+    assert (advice.applicability, advice.edits) == ("display-only", ())
+    assert advice.description.startswith("no change of one or two stride literals builds, runs and brings I_min"
+                                         f" below I_res=14 without changing what the model returns ({change});")
+
+
+def test_change_above_the_flops_budget_is_advice_with_its_figure():
+    unlimited = fixes_of("default_stride.py", 32)["PlainNet"]
+    budgeted = fixes_of("default_stride.py", 32, max_flops_ratio=5.0)["PlainNet"]
+    # The default argument moves two layers: x6.49 FLOPs, more than any of the paper's refinements.
+    assert [f.edits for f in budgeted] == [unlimited[1].edits, unlimited[0].edits]
+    assert [f.applicability for f in budgeted] == ["safe", "display-only"]
+    assert budgeted[1].flops_after / budgeted[1].flops_before == pytest.approx(6.49, abs=0.01)
+    assert budgeted[1].description == ("stride 2 -> 1 of stage1.conv, stage2.conv: I_min 41 -> 25; not applied:"
+                                       " FLOPs x6.49 > max-flops-ratio 5")
+    tight = fixes_of("default_stride.py", 32, max_flops_ratio=1.5)["PlainNet"]
+    assert [f.applicability for f in tight] == ["display-only"] * 2  # x3.74 and x6.49
+    assert all(f.description.endswith(" > max-flops-ratio 1.5") for f in tight)
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,9 +200,12 @@ def test_change_breaking_a_residual_add_is_rejected():
     models = analysed_models(path, 32, [path])
     [(entry, result)] = models
     trials, heard = {}, []
-    fixes = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])), (), trials, heard.append)
-    assert len(heard) == len(trials) == 3  # told before each rebuild: the worker's time limit is per rebuild
-    assert heard[0].startswith("ResNetD with stride 2 -> 1 of ")
+    fixes = search_fixes(entry, result, job(path), (), trials, heard.append)
+    # residual_pair.py imports residual_net.py: its model is built (once per process) to see if it
+    # reads the literals (the next test shows the verdict); then one message per rebuild.
+    rebuilds = [what for what in heard if " with " in what]
+    assert len(rebuilds) == len(trials) == 3  # told before each rebuild: the worker's time limit is per rebuild
+    assert rebuilds[0].startswith("ResNetD with stride 2 -> 1 of ")
     # conv1's stride=2 and the shortcut's AvgPool2d(2) must move together: alone, each breaks the add.
     assert summary(fixes) == [((edit("residual_net.py", 26, 40, "2", "1"),), (18, 18), "safe", ("ResNetD",))]
     rejected = {key[2]: trial.error for key, trial in trials.items() if not trial.valid}
@@ -162,11 +213,15 @@ def test_change_breaking_a_residual_add_is_rejected():
     assert all("broadcast" in error for error in rejected.values())
 
 
-def test_pair_of_literals_when_no_single_one_works():
+def test_pair_of_literals_when_no_single_one_works_read_by_a_model_of_another_file():
     fixes = fixes_of("residual_pair.py", 10, "residual_net.py")["tiny_resnet_d"]
     pair = (edit("residual_net.py", 10, 53, "2", "1"), edit("residual_net.py", 14, 52, "2", "1"))
-    assert summary(fixes) == [(pair, (9, 9), "safe", ("tiny_resnet_d",))]
-    assert fixes[0].description == "stride 2 -> 1 of 2.conv1; patch 2x2/2 -> 1x1/1 of 2.shortcut.0: I_min 11 -> 9"
+    # The pair works for tiny_resnet_d, but ResNetD (residual_net.py) reads both literals
+    # and has no RF003 to fix (it does not run at 10 px): advice, never applied.
+    assert summary(fixes) == [(pair, (9, 9), "display-only", ("tiny_resnet_d", "ResNetD"))]
+    assert fixes[0].description == (
+        "stride 2 -> 1 of 2.conv1; patch 2x2/2 -> 1x1/1 of 2.shortcut.0: I_min 11 -> 9; not applied: it would"
+        " also change ResNetD (residual_net.py, not analysable), which has no RF003")
 
 
 def test_stride_set_in_a_file_that_is_not_analyzed_is_display_only_advice(monkeypatch):
@@ -200,7 +255,7 @@ def test_search_leaves_the_imported_modules_in_place():
     path = FIXTURES / "table_net.py"
     [(entry, result)] = analysed_models(path, 48, [path])
     before = {name: m for name, m in sys.modules.items() if getattr(m, "__file__", None) == str(path)}
-    search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))
+    search_fixes(entry, result, job(path))
     after = {name: m for name, m in sys.modules.items() if getattr(m, "__file__", None) == str(path)}
     assert after == before
 
@@ -215,7 +270,7 @@ def test_written_fix_gives_the_promised_i_min(tmp_path):
     shutil.copy(FIXTURES / "keyword_stride.py", path)
     digest = file_sha256(path)
     [(entry, result)] = analysed_models(path, 24, [path])
-    best = search_fixes(entry, result, SimpleNamespace(analyzed=frozenset([str(path)])))[0]
+    best = search_fixes(entry, result, job(path))[0]
     write_atomically(path, apply_edits(path, best.edits, digest), digest)
     assert "            stride = 1,   # downsample\n" in path.read_text()
     [(_, fixed)] = analysed_models(path, 24, [path])
@@ -303,15 +358,27 @@ def flops_ratio(fix: dict) -> float:
     return fix["flops_after"] / fix["flops_before"]
 
 
-def test_mobilenet_v3_large_last_downsampling(torchvision_fixes):
+# torchvision's detection and segmentation models build MobileNetV3-large from its table rows.
+LARGE_READERS = ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+                 "ssdlite320_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+
+
+def test_mobilenet_v3_large_last_downsampling_is_advice_naming_the_models_reading_it(torchvision_fixes):
     report = torchvision_fixes["mobilenetv3"]["mobilenet_v3_large"]
     best = report["fixes"][0]
     assert report["i_min"] == [263, 263]
-    assert best == fix_changing(report, "features.13.block.1.0")  # the paper's own change
-    assert best["i_min_after"] == [199, 199] and best["applicability"] == "safe"
+    assert best == fix_changing(report, "features.13.block.1.0")  # the paper's own change, shown with its edit
+    assert best["i_min_after"] == [199, 199] and best["applicability"] == "display-only"
+    assert [(e["old"], e["new"]) for e in best["edits"]] == [("2", "1")]
     assert best["params_after"] == best["params_before"]
+    # Never applied: the row is read by detection and segmentation models that have no RF003
+    # (they cannot be analysed on the meta device), and applying it would change them.
+    assert set(LARGE_READERS) <= set(best["models"])
+    assert ("; not applied: it would also change fasterrcnn_mobilenet_v3_large_320_fpn,"
+            " fasterrcnn_mobilenet_v3_large_fpn (faster_rcnn.py, not analysable)") in best["description"]
     # Measured: 433.2M -> 709.6M FLOPs (216.6M -> 354.8M MACs), x1.638; paper 0.24B -> 0.38B MACs, x1.58.
     assert flops_ratio(best) == pytest.approx(0.38 / 0.24, rel=0.05)
+    assert all(f["applicability"] == "display-only" for f in report["fixes"])
 
 
 def test_mobilenet_v3_small_third_downsampling(torchvision_fixes):
@@ -331,7 +398,8 @@ def test_mobilenet_v3_small_third_downsampling(torchvision_fixes):
 def test_mobilenet_v3_stem_literal_is_shared_by_large_and_small(torchvision_fixes):
     report = torchvision_fixes["mobilenetv3"]["mobilenet_v3_large"]
     stem = fix_changing(report, "features.0.0")
-    assert stem["models"] == ["mobilenet_v3_large", "mobilenet_v3_small"]
+    assert stem["models"][:2] == ["mobilenet_v3_large", "mobilenet_v3_small"]
+    assert set(LARGE_READERS) <= set(stem["models"])
     assert stem["i_min_after"] == [133, 133]
 
 

@@ -29,11 +29,15 @@ class NotFullyUtilized(Rule):
 
     ## Fix safety
     rflint rebuilds the model with the changed literal in memory, re-traces it on the meta
-    device and runs it at the input resolution before proposing a fix. A stride change
-    that keeps every parameter shape is **safe** (checkpoints still load). A patch-size
-    change (kernel and stride together) changes weight shapes and is **unsafe**: apply it
-    with `--fix --unsafe-fixes`. A value that does not come from a literal in an analyzed
-    file is **display-only** advice.
+    device and runs it at the input resolution before proposing a fix. The change must work
+    for every model that reads the literal, in its file and in the project's files that
+    import it; its outputs must keep their shapes (only spatial dimensions may grow) and a
+    global pool must stay global. A stride change that keeps every parameter shape is
+    **safe** (checkpoints still load). A patch-size change (kernel and stride together)
+    changes weight shapes and is **unsafe**: apply it with `--fix --unsafe-fixes`.
+    **Display-only** advice is never applied: a value that does not come from a literal in
+    an analyzed file, and a change that would also change a model without an RF003 or
+    multiply FLOPs by more than `max-flops-ratio` (default 5), shown with its edit and why.
     """
 
     code = "RF003"
