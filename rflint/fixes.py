@@ -121,6 +121,7 @@ def search_fixes(
     siblings: Sequence[tuple[ModelEntry, Result]] = (),
     trials: Trials | None = None,
     progress: Callable[[str], None] | None = None,
+    frontend: "Rebuilder | None" = None,
 ) -> tuple[Fix, ...]:
     """Verified stride / patch fixes for a model that is not fully utilized, best first.
 
@@ -129,8 +130,10 @@ def search_fixes(
     them too. Pass the same ``trials`` dict for every model of a file so a shared literal
     is not rebuilt once per model. ``progress`` hears of each rebuild before it starts (a
     worker's time limit then applies per rebuild, not to the whole search). Without a
-    valid candidate, one display-only advice.
+    valid candidate, one display-only advice. ``frontend`` rebuilds and measures the model
+    (torch unless a Keras model says otherwise).
     """
+    frontend = frontend or Rebuilder()
     knobs, literal_free = downsampling_knobs(result)
     # A package's modules register into each other (torchvision's ``register_model``):
     # a trial re-imports the model's whole package folder, never one module alone.
@@ -142,15 +145,15 @@ def search_fixes(
         if key not in trials:
             if progress:
                 progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
-            trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), rebuilt)
+            trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), rebuilt, frontend)
         return trials[key]
 
     with analyzed_modules_restored(rebuilt):
         valid = _verified_candidates(entry, result, knobs, siblings, trial)
     if not valid:
         return (_advice(result, literal_free, tried=bool(knobs)),)
-    before = _measure_original(entry, result.input_res, job.analyzed)
-    return tuple(_fix(candidate, verified, before, result, entry, siblings) for candidate, verified in valid)
+    before = _measure_original(entry, result.input_res, job.analyzed, frontend)
+    return tuple(_fix(candidate, verified, before, result, entry, siblings, frontend) for candidate, verified in valid)
 
 
 def _verified_candidates(entry, result, knobs, siblings, trial) -> list[tuple[Candidate, Trial]]:
@@ -250,16 +253,35 @@ def _candidates_by_size(knobs: list[Knob]) -> Iterable[list[Candidate]]:
     yield [Candidate(pair) for pair in itertools.combinations(knobs[-PAIRED_LITERALS:], 2)]
 
 
-def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed) -> Trial:
+class Rebuilder:
+    """How a front end builds, analyses and measures a model for fix trials: torch's here.
+
+    ``overriding`` splits the overrides into literal values for ``import_file`` and a
+    context for changes no literal expresses (Keras inserts ``strides=`` into a pool call).
+    """
+
+    def overriding(self, overrides: Mapping) -> tuple[Mapping, contextlib.AbstractContextManager]:
+        return overrides, contextlib.nullcontext()
+
+    def analyze_and_measure(self, factory, input_res, name: str, analyzed) -> tuple[Result, Figures]:
+        return analyze_and_measure(factory, input_res, name, analyzed)
+
+    def edit(self, site: Site, new: int) -> Edit:
+        return _edit(site, new)
+
+
+def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed, frontend: Rebuilder) -> Trial:
     """Re-import the analyzed files with ``overrides``, rebuild, re-trace and re-analyse.
 
     Any failure (the model no longer builds, a residual add whose sides no longer match)
     rejects the change; so does an I_min still at or above I_res.
     """
     try:
-        module = import_file(entry.file, analyzed, overrides)
-        factory = functools.partial(getattr(module, entry.name), **entry.kwargs)
-        result, figures = analyze_and_measure(factory, input_res, entry.name, analyzed)
+        literals, context = frontend.overriding(overrides)
+        with context:
+            module = import_file(entry.file, analyzed, literals)
+            factory = functools.partial(getattr(module, entry.name), **entry.kwargs)
+            result, figures = frontend.analyze_and_measure(factory, input_res, entry.name, analyzed)
     except (Exception, SystemExit) as error:
         first_line = str(error).strip().partition("\n")[0]
         return Trial(valid=False, error=f"{type(error).__name__}: {first_line}")
@@ -279,16 +301,16 @@ def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, 
     )
 
 
-def _measure_original(entry: ModelEntry, input_res, analyzed) -> Figures | None:
+def _measure_original(entry: ModelEntry, input_res, analyzed, frontend: Rebuilder) -> Figures | None:
     """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
     try:
-        return analyze_and_measure(entry.factory(), input_res, entry.name, analyzed)[1]
+        return frontend.analyze_and_measure(entry.factory(), input_res, entry.name, analyzed)[1]
     except (Exception, SystemExit):
         return None
 
 
 def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Result,
-         entry: ModelEntry, siblings) -> Fix:
+         entry: ModelEntry, siblings, frontend: Rebuilder) -> Fix:
     """Safe when every parameter shape is unchanged (checkpoints still load), else unsafe."""
     safe = before is not None and before.shapes == trial.figures.shapes
     governed = [entry.name, *(sibling.name for sibling, r in siblings if candidate.governs(r))]
@@ -296,7 +318,7 @@ def _fix(candidate: Candidate, trial: Trial, before: Figures | None, result: Res
     return Fix(
         applicability="safe" if safe else "unsafe",
         description=f"{description}: I_min {fmt_size(result.i_min)} -> {fmt_size(trial.i_min)}",
-        edits=tuple(_edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
+        edits=tuple(frontend.edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
         models=tuple(governed),
         i_min_after=trial.i_min,
         flops_before=before.flops if before else None,

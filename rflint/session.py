@@ -131,14 +131,17 @@ class Session:
         cached = {f: cache.get(f) for f in files} if cache else {}
         todo = [f for f in files if cached.get(f) is None]
         self.analyzed_now = todo
-        fresh = []
-        if todo:
+        from .keras_frontend.saved import is_saved_keras_model, lint_saved_model
+
+        saved = [f for f in todo if is_saved_keras_model(f)]  # plain JSON: no worker, no framework
+        fresh = [lint_saved_model(f, job) for f in saved]
+        if len(saved) < len(todo):
             from .runner import run
 
-            fresh = run(todo, job, self.args.jobs)
-            for report in fresh:
-                if cache:
-                    cache.put(report)
+            fresh += run([f for f in todo if f not in saved], job, self.args.jobs)
+        for report in fresh:
+            if cache:
+                cache.put(report)
         self.warnings += cache.warnings if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
