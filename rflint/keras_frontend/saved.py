@@ -38,10 +38,22 @@ def read_keras_config(path: str) -> dict:
                 data = json.load(handle)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, zipfile.BadZipFile) as error:
         raise KerasConfigError(f"cannot read a Keras model: {error}") from error
-    config = keras_model_config(data)
+    config = keras_model_config(plain(data))
     if config is None:
         raise KerasConfigError("not a Keras model: no 'class_name' and 'config' at the top level")
     return config
+
+
+def plain(value):
+    """TensorFlow's SavedModel metadata spells tuples and shapes as ``{"class_name":
+    "__tuple__" or "TensorShape", "items": [...]}``; everything else spells them as lists."""
+    if isinstance(value, dict):
+        if value.get("class_name") in ("__tuple__", "TensorShape") and "items" in value:
+            return [plain(v) for v in value["items"]]
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 def keras_model_config(data) -> dict | None:
