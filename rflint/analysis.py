@@ -109,12 +109,12 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
         model, build_mode, sites, components = built.model, built.mode, built.sites, built.component_types
     if build_mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real
-    channel_options, ndim = input_spec(model)
+    spec = input_spec(model)
     try:
-        res = as_resolution(input_res, ndim)
+        res = as_resolution(input_res, spec.ndim)
     except ValueError as error:  # "DxHxW" for a 2-D model: it cannot run at that resolution
         raise CaptureError(str(error), components) from error
-    captured = _capture_with_channels(model, res, channel_options, components)
+    captured = _capture_with_channels(model, res, spec, components)
     return analyze_graph(
         captured,
         res,
@@ -127,13 +127,13 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
     )
 
 
-def _capture_with_channels(model: nn.Module, res, channel_options, components: frozenset[str]):
+def _capture_with_channels(model: nn.Module, res, spec, components: frozenset[str]):
     """Capture with the first channel count the model accepts: the first conv built is
     not always the first one run (a functional stem conv)."""
     first_error = None
-    for channels in channel_options:
+    for channels in spec.channels:
         try:
-            return capture(model, res, channels)
+            return capture(model, res, channels, spec.traced)
         except Exception as error:
             first_error = first_error or error
     raise CaptureError(str(first_error), components, value_dependent_reason(first_error)) from first_error

@@ -14,11 +14,9 @@ from __future__ import annotations
 import linecache
 import operator
 import os
-import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from fractions import Fraction
 from types import BuiltinFunctionType, FunctionType
 from typing import Any, Sequence
 
@@ -30,22 +28,14 @@ from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils._pytree import tree_leaves
 
-from .core import receptive_field as rf
 from .build import META
 from .core.graph import GraphNode, LayerGraph
+from .core.layout import Layout
 from .literals import origin_of
 from .result import Site
+from .torch_ops import LEAF_TYPES, Effect, Layouts, arg, effect_of_function, effect_of_module, op_name, per_axis, tensors_in as tensors
 
-POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-         nn.LPPool1d, nn.LPPool2d)
-ADAPTIVE = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-            nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
-LEAF_TYPES = (_ConvNd, *POOLS, *ADAPTIVE, nn.Upsample, nn.Linear, nn.Flatten, nn.Unflatten,
-              nn.MultiheadAttention, nn.PixelShuffle, nn.PixelUnshuffle)
-
-# Every spelling a call can take: fx records the function called in ``forward``; the
-# fallback's TorchFunctionMode sees the same public function (F.max_pool2d, F.interpolate),
-# or the builtin it aliases (F.conv2d is torch.conv2d, F.avg_pool2d is torch._C._nn.avg_pool2d).
+# Shapes known without running the op (see ``known_output``).
 SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
                     nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU,
                     nn.ELU, nn.Mish, nn.PReLU, nn.Identity, nn.Dropout, nn.Dropout2d, nn.Hardtanh)
@@ -56,38 +46,7 @@ SHAPE_PRESERVING_FUNCTIONS = {
 CONCATENATIONS = {torch.cat, torch.concat, torch.concatenate}
 SAME_SHAPE_ARITHMETIC = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul}
 ADAPTIVE_AVERAGE = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}
-CONV_FUNCTIONS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
-CONV_TRANSPOSE_FUNCTIONS = {F.conv_transpose1d: 1, F.conv_transpose2d: 2, F.conv_transpose3d: 3}
-MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, torch.max_pool1d, torch.max_pool2d,
-                      torch.max_pool3d, F.max_pool1d_with_indices, F.max_pool2d_with_indices,
-                      F.max_pool3d_with_indices}
-AVG_POOL_FUNCTIONS = {F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, torch.avg_pool1d}
-LP_POOL_FUNCTIONS = {F.lp_pool1d, F.lp_pool2d}
-ADAPTIVE_FUNCTIONS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
-                      F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d,
-                      torch.adaptive_avg_pool1d, torch.adaptive_max_pool1d, torch._C._nn.adaptive_avg_pool2d,
-                      torch._C._nn.adaptive_avg_pool3d, torch._C._nn.adaptive_max_pool2d,
-                      torch._C._nn.adaptive_max_pool3d}
-RESAMPLE_FUNCTIONS = {F.interpolate, F.upsample, F.upsample_nearest, F.upsample_bilinear}
-RESHAPES = {"view", "reshape", "flatten", "unflatten", "view_as", "reshape_as", "squeeze", "unsqueeze"}
-REDUCTIONS = {"mean", "sum", "amax", "amin", "max", "min", "std", "var", "norm", "logsumexp", "prod",
-              "nanmean", "nansum", "median", "all", "any", "var_mean", "std_mean", "argmax", "argmin"}
 PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
-ATTENTION = re.compile(r"attention|attn", re.IGNORECASE)
-# Ops known to mix no spatial positions: they are neutral and not worth reporting.
-POINTWISE = {
-    "add", "sub", "mul", "truediv", "div", "floordiv", "neg", "pow", "matmul", "iadd", "imul",
-    "cat", "concat", "stack", "chunk", "split", "tensor_split", "unbind", "getitem", "getattr",
-    "size", "dim", "contiguous", "clone", "detach", "to", "type", "float", "half", "double",
-    "permute", "transpose", "swapaxes", "expand", "expand_as", "repeat", "sigmoid", "tanh",
-    "relu", "relu6", "gelu", "silu", "hardswish", "hardsigmoid", "mish", "softplus", "elu",
-    "leaky_relu", "hardtanh", "clamp", "clamp_min", "clamp_max", "clip", "abs", "exp", "log",
-    "sqrt", "rsqrt", "reciprocal", "softmax", "log_softmax", "sigmoid_", "relu_", "mul_", "add_",
-    "div_", "batch_norm", "layer_norm", "group_norm", "instance_norm", "dropout", "dropout2d",
-    "drop_path", "stochastic_depth", "_assert", "pad", "linear", "normalize", "channel_shuffle", "where", "masked_fill",
-    "square", "sign", "erf", "tanh_", "hardswish_", "zeros_like", "ones_like", "roll",
-    "eq", "ne", "lt", "gt", "le", "ge", "and_", "or_", "rms_norm", "setitem",
-}
 
 
 def is_leaf(m: nn.Module) -> bool:
@@ -96,8 +55,8 @@ def is_leaf(m: nn.Module) -> bool:
     Both captures stop here and record the module as one node; anything else (timm's
     registered leaf modules too, some of which hold convs) is followed inside.
     """
-    if isinstance(m, LEAF_TYPES):
-        return True
+    if isinstance(m, LEAF_TYPES) or isinstance(m, torch.jit.ScriptModule):
+        return True  # a scripted module cannot be traced through: it is one (unknown) op
     return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
 
 
@@ -145,7 +104,7 @@ class LayerTracer(fx.Tracer):
     def proxy(self, node: fx.Node) -> fx.Proxy:
         return LayerProxy(node, self)
 
-    def create_arg(self, a):
+    def createarg(self, a):
         """The arguments nearly every call has, without fx's chain of isinstance checks."""
         kind = type(a)
         if kind is LayerProxy:
@@ -153,8 +112,8 @@ class LayerTracer(fx.Tracer):
         if kind in PLAIN_ARGUMENTS:
             return a
         if kind is tuple:
-            return tuple([self.create_arg(element) for element in a])
-        return super().create_arg(a)
+            return tuple([self.createarg(element) for element in a])
+        return super().createarg(a)
 
     parameter_names: dict[int, str] | None = None  # filled on the first parameter used outside a leaf
 
@@ -201,14 +160,6 @@ def trace(model: nn.Module) -> tuple[nn.Module, fx.Graph]:
     return root, graph
 
 
-def _per_axis(value, ndim: int) -> tuple:
-    if isinstance(value, (tuple, list)):
-        if len(value) == 1:
-            return tuple(value) * ndim
-        return tuple(value)[-ndim:]
-    return (value,) * ndim
-
-
 def _literal_sites(values: Sequence) -> tuple[Site | None, ...]:
     return tuple(_site(origin_of(v)) for v in values)
 
@@ -217,181 +168,8 @@ def _site(origin) -> Site | None:
     return None if origin is None else Site(origin.file, origin.line, origin.column, origin.end_line, origin.end_column)
 
 
-def _window(kernel, stride, dilation, ndim, transposed=False) -> rf.Window:
-    return rf.Window(
-        kernel=tuple(int(k) for k in _per_axis(kernel, ndim)),
-        stride=tuple(int(s) for s in _per_axis(stride, ndim)),
-        dilation=tuple(int(d) for d in _per_axis(dilation, ndim)),
-        transposed=transposed,
-    )
-
-
-def _arg(args, kwargs, index, name, default=None):
-    if name in kwargs:
-        return kwargs[name]
-    return args[index] if len(args) > index else default
-
-
-def _spatial(shape, ndim) -> tuple[int, ...] | None:
-    return tuple(shape[-ndim:]) if shape is not None and len(shape) >= ndim + 1 else None
-
-
-def _keeps_space(in_shape, out_shape, ndim: int) -> bool:
-    """True if every spatial axis of the input survives the reshape unchanged.
-
-    An axis survives when some output axis has the same size and the same number of
-    elements before it (channel shuffle keeps H and W; ViT's ``flatten(2)`` does not).
-    """
-    if in_shape is None or out_shape is None:
-        return False
-    prefix_out = {}
-    total = 1
-    for i, size in enumerate(out_shape):
-        prefix_out[(total, size)] = i
-        total *= size
-    total, kept = 1, []
-    for i, size in enumerate(in_shape):
-        if i >= len(in_shape) - ndim:
-            kept.append((total, size) in prefix_out)
-        total *= size
-    return all(kept)
-
-
 def _shape(value):
     return tuple(value.shape) if isinstance(value, torch.Tensor) else None
-
-
-def tensors(*values) -> list[torch.Tensor]:
-    if len(values) == 1 and isinstance(values[0], torch.Tensor):
-        return [values[0]]  # nearly every call: no tree walk
-    return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
-
-
-def _first_tensor(args):
-    for a in args:
-        if isinstance(a, torch.Tensor):
-            return a
-        if isinstance(a, (tuple, list)):
-            found = _first_tensor(a)
-            if found is not None:
-                return found
-    return None
-
-
-def _op_name(target) -> str:
-    if isinstance(target, str):
-        return target
-    name = getattr(target, "__name__", None) or type(target).__name__
-    return name
-
-
-def classify_module(m: nn.Module, args, result, ndim):
-    """(kind, op, stride values, kernel values) for a leaf module."""
-    if isinstance(m, _ConvNd):
-        transposed = isinstance(m, _ConvTransposeNd)
-        window = _window(m.kernel_size, m.stride, m.dilation, ndim, transposed)
-        return ("conv_transpose" if transposed else "conv"), window, m.stride, m.kernel_size
-    if isinstance(m, POOLS):
-        stride = m.stride if m.stride is not None else m.kernel_size
-        window = _window(m.kernel_size, stride or m.kernel_size, getattr(m, "dilation", 1), ndim)
-        return "pool", window, _per_axis(stride, ndim), _per_axis(m.kernel_size, ndim)
-    if isinstance(m, (*ADAPTIVE, nn.MultiheadAttention)):
-        return "global", rf.GLOBAL, (), ()
-    if isinstance(m, nn.Upsample):
-        return _resample(args, result, ndim)
-    if isinstance(m, (nn.Flatten, nn.Unflatten)):
-        return _reshape(args, result, ndim)
-    if isinstance(m, nn.PixelShuffle):
-        return "resample", _upsample_window(m.upscale_factor, ndim), (), ()
-    if isinstance(m, nn.PixelUnshuffle):
-        return "pool", _window(m.downscale_factor, m.downscale_factor, 1, ndim), (), ()
-    if isinstance(m, nn.Linear):
-        return "linear", rf.Window((1,) * ndim, (1,) * ndim, (1,) * ndim), (), ()
-    if type(m).__module__.startswith("torch.nn"):
-        return "neutral", rf.NEUTRAL, (), ()
-    return "unknown", rf.NEUTRAL, (), ()
-
-
-def _upsample_window(factor, ndim) -> rf.Window:
-    return rf.Window((1,) * ndim, tuple(Fraction(1, int(f)) for f in _per_axis(factor, ndim)), (1,) * ndim)
-
-
-def _resample(args, result, ndim):
-    before, after = _spatial(_shape(_first_tensor(args)), ndim), _spatial(_shape(result), ndim)
-    if before is None or after is None:
-        return "unknown", rf.NEUTRAL, (), ()
-    stride = tuple(Fraction(b, a) for b, a in zip(before, after))
-    return "resample", rf.Window((1,) * ndim, stride, (1,) * ndim), (), ()
-
-
-def _reshape(args, result, ndim):
-    if _keeps_space(_shape(_first_tensor(args)), _shape(result), ndim):
-        return "neutral", rf.NEUTRAL, (), ()
-    return "global", rf.GLOBAL, (), ()
-
-
-def _reduction(args, result, ndim):
-    """A reduction over a spatial axis sees the whole image (``x.mean((2, 3))``)."""
-    x = _first_tensor(args)
-    if x is None or not isinstance(result, torch.Tensor):
-        return "neutral", rf.NEUTRAL, (), ()
-    if _spatial(x.shape, ndim) == _spatial(result.shape, ndim) and x.dim() == result.dim():
-        return "neutral", rf.NEUTRAL, (), ()
-    return "global", rf.GLOBAL, (), ()
-
-
-def _getitem(args, result, ndim):
-    """Strided slicing of spatial axes (``x[..., ::2, ::2]``) subsamples like a 1x1 stride."""
-    x, index = args[0], args[1]
-    if not isinstance(x, torch.Tensor) or _spatial(x.shape, ndim) == _spatial(_shape(result), ndim):
-        return "neutral", rf.NEUTRAL, (), ()
-    index = index if isinstance(index, tuple) else (index,)
-    if Ellipsis in index:
-        at = index.index(Ellipsis)
-        index = index[:at] + (slice(None),) * (x.dim() - len(index) + 1) + index[at + 1:]
-    index = tuple(index) + (slice(None),) * (x.dim() - len(index))
-    if len(index) != x.dim() or not all(isinstance(i, slice) for i in index):
-        return "unknown", rf.NEUTRAL, (), ()
-    steps = tuple(i.step or 1 for i in index[-ndim:])
-    if all(step == 1 for step in steps):  # a crop moves no receptive field
-        return "neutral", rf.NEUTRAL, (), ()
-    return "pool", _window(1, steps, 1, ndim), (), ()
-
-
-def classify_function(target, args, kwargs, result, ndim):
-    name = _op_name(target)
-    if target in CONV_FUNCTIONS or target in CONV_TRANSPOSE_FUNCTIONS:
-        transposed = target in CONV_TRANSPOSE_FUNCTIONS
-        weight = _arg(args, kwargs, 1, "weight")
-        stride = _arg(args, kwargs, 3, "stride", 1)
-        dilation = _arg(args, kwargs, 7 if transposed else 5, "dilation", 1)
-        kernel = tuple(weight.shape[2:])
-        window = _window(kernel, stride, dilation, ndim, transposed)
-        return ("conv_transpose" if transposed else "conv"), window, _per_axis(stride, ndim), ()
-    if target in MAX_POOL_FUNCTIONS or target in AVG_POOL_FUNCTIONS or target in LP_POOL_FUNCTIONS:
-        offset = 1 if target in LP_POOL_FUNCTIONS else 0
-        kernel = _arg(args, kwargs, 1 + offset, "kernel_size")
-        stride = _arg(args, kwargs, 2 + offset, "stride") or kernel
-        dilation = _arg(args, kwargs, 4, "dilation", 1) if target in MAX_POOL_FUNCTIONS else 1
-        return "pool", _window(kernel, stride, dilation, ndim), _per_axis(stride, ndim), _per_axis(kernel, ndim)
-    if target in ADAPTIVE_FUNCTIONS or ATTENTION.search(name):
-        return "global", rf.GLOBAL, (), ()
-    if target in RESAMPLE_FUNCTIONS:
-        return _resample(args, result, ndim)
-    if target in (F.pixel_shuffle, torch.pixel_shuffle):
-        return "resample", _upsample_window(_arg(args, kwargs, 1, "upscale_factor"), ndim), (), ()
-    if target in (F.pixel_unshuffle, torch.pixel_unshuffle):
-        factor = _arg(args, kwargs, 1, "downscale_factor")
-        return "pool", _window(factor, factor, 1, ndim), (), ()
-    if name in RESHAPES:
-        return _reshape(args, result, ndim)
-    if name in REDUCTIONS:
-        return _reduction(args, result, ndim)
-    if target is operator.getitem:
-        return _getitem(args, result, ndim)
-    if name.rstrip("_") in POINTWISE or name in POINTWISE or name.startswith("__"):
-        return "neutral", rf.NEUTRAL, (), ()
-    return "unknown", rf.NEUTRAL, (), ()
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -408,37 +186,6 @@ def line_site(file: str, line: int) -> Site:
     return Site(file, line, column, line, len(text.rstrip()) + 1)
 
 
-def module_node(path: str | None, module: nn.Module, args, result, inputs: tuple[int, ...], ndim: int) -> GraphNode:
-    """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
-    kind, op, strides, kernels = classify_module(module, args, result, ndim)
-    return GraphNode(
-        name=path or type(module).__name__,
-        op_type=type(module).__name__,
-        kind=kind,
-        inputs=inputs,
-        op=op,
-        module_path=path,
-        stride_literals=_literal_sites(strides),
-        kernel_literals=_literal_sites(kernels),
-    )
-
-
-def function_node(name: str, target, args, kwargs, result, inputs: tuple[int, ...], ndim: int,
-                  called_at: Site | None) -> GraphNode:
-    """One call of a function or Tensor method."""
-    kind, op, strides, kernels = classify_function(target, args, kwargs, result, ndim)
-    return GraphNode(
-        name=name,
-        op_type=_op_name(target),
-        kind=kind,
-        inputs=inputs,
-        op=op,
-        called_at=called_at,
-        stride_literals=_literal_sites(strides),
-        kernel_literals=_literal_sites(kernels),
-    )
-
-
 class CallNames:
     """Names calls as fx names nodes (``getitem``, ``getitem_1``...), but counts only calls
     that make a tensor, which both captures see alike (fx also numbers ``x.shape[0]``)."""
@@ -447,28 +194,77 @@ class CallNames:
         self.counts: Counter[str] = Counter()
 
     def __call__(self, target) -> str:
-        base = _op_name(target)
+        base = op_name(target)
         count = self.counts[base]
         self.counts[base] += 1
         return f"{base}_{count}" if count else base
 
 
-class _Recorder(fx.Interpreter):
-    """Runs the traced graph on meta tensors and classifies each node as it runs.
+class Recording:
+    """The graph both captures build: its nodes, the node that produced each tensor, and
+    each tensor's layout (all by the tensor's identity: every tensor seen is kept alive so
+    no identity is reused).
 
-    Nodes that make no tensor (``x.shape[0]``, ``x.size(1) // 4``) are left out: a size
-    carries no pixels, and linking through it would let a conv on a globally pooled vector
-    (ECA's channel Conv1d after ``x.mean((2, 3)).view(x.shape[0], 1, -1)``) inherit the
-    bounded field of ``x``.
+    Nodes link through tensors only: a size (``x.shape[0]``) carries no pixels, and linking
+    through it would let a conv on a globally pooled vector (ECA's channel Conv1d) inherit
+    the bounded field of the map it was pooled from.
     """
+
+    def __init__(self, ndim: int):
+        self.ndim = ndim
+        self.nodes: list[GraphNode] = []
+        self.producer: dict[int, int] = {}
+        self.layouts = Layouts(ndim)
+        self.alive: list[torch.Tensor] = []
+        self.call_names = CallNames()
+
+    def add(self, node: GraphNode, outputs, layouts: Sequence[Layout | None] = ()) -> None:
+        index = len(self.nodes)
+        for i, tensor in enumerate(tensors(outputs)):
+            self.producer[id(tensor)] = index
+            self.alive.append(tensor)
+            self.layouts.set(tensor, layouts[i] if i < len(layouts) else None)
+        self.nodes.append(node)
+
+    def knows(self, tensor: torch.Tensor) -> bool:
+        return id(tensor) in self.producer
+
+    def add_input(self, name: str, x: torch.Tensor) -> None:
+        self.add(GraphNode(name, "input", "input", ()), x, [Layout.image(x.shape, self.ndim)])
+
+    def add_module(self, path: str | None, module: nn.Module, args, kwargs, result) -> None:
+        """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
+        effect = effect_of_module(module, args, kwargs, result, self.layouts)
+        self._add(effect, path or type(module).__name__, type(module).__name__, (args, kwargs), result,
+                  module_path=path)
+
+    def add_function(self, target, args, kwargs, result, called_at: Site | None) -> None:
+        """One call of a function or Tensor method."""
+        effect = effect_of_function(target, args, kwargs, result, self.layouts)
+        self._add(effect, self.call_names(target), op_name(target), (args, kwargs), result, called_at=called_at)
+
+    def _add(self, effect: Effect, name: str, op_type: str, arguments, result, **where) -> None:
+        sources = effect.sources if effect.sources is not None else tensors(arguments)
+        inputs, edge_ops = [], []
+        for i, tensor in enumerate(sources):
+            index = self.producer.get(id(tensor))
+            if index is not None and (effect.edge_ops is not None or index not in inputs):
+                inputs.append(index)
+                edge_ops.append(effect.edge_ops[i] if effect.edge_ops is not None else None)
+        node = GraphNode(name, op_type, effect.kind, tuple(inputs), effect.op,
+                         edge_ops=tuple(edge_ops) if effect.edge_ops is not None else None,
+                         stride_literals=_literal_sites(effect.strides),
+                         kernel_literals=_literal_sites(effect.kernels), **where)
+        self.add(node, result, effect.layouts)
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph on meta tensors and records each node as it runs."""
 
     def __init__(self, root: nn.Module, graph: fx.Graph, ndim: int):
         # Values are meta tensors of no size: freeing each after its last use is not worth the bookkeeping.
         super().__init__(root, graph=graph, garbage_collect_values=False)
-        self.ndim = ndim
-        self.index: dict[fx.Node, int] = {}
-        self.nodes: list[GraphNode] = []
-        self.call_names = CallNames()
+        self.recording = Recording(ndim)
 
     def run(self, x: torch.Tensor) -> Any:
         """fx's run without its progress bar, whose lock costs a millisecond on first use."""
@@ -485,24 +281,21 @@ class _Recorder(fx.Interpreter):
         if n.op == "output":
             self.output = result
             return result
+        recording = self.recording
         if n.op != "placeholder" and not tensors(result):
             return result
-        if self._picks_from_recorded_container(n, args):
-            self.index[n] = self.index[n.args[0]]
-            return result
-        inputs = tuple(self.index[i] for i in n.all_input_nodes if i in self.index)
+        if n.target in (operator.getitem, getattr) and not isinstance(args[0], torch.Tensor) \
+                and all(recording.knows(t) for t in tensors(result)):
+            return result  # taking an output of chunk, split or a module's tuple is no op (eager sees none)
         if n.op == "placeholder":
-            captured = GraphNode(n.name, "input", "input", (), rf.NEUTRAL)
+            recording.add_input(n.name, result)
         elif n.op == "get_attr":
-            captured = GraphNode(n.name, "constant", "constant", ())
+            recording.add(GraphNode(n.name, "constant", "constant", ()), result)
         elif n.op == "call_module":
-            captured = module_node(n.target, self.submodules[n.target], args, result, inputs, self.ndim)
+            recording.add_module(n.target, self.submodules[n.target], args, kwargs, result)
         else:
             called_at = n.meta.get("called_at")
-            captured = function_node(self.call_names(n.target), n.target, args, kwargs, result, inputs, self.ndim,
-                                     line_site(*called_at) if called_at else None)
-        self.index[n] = len(self.nodes)
-        self.nodes.append(captured)
+            recording.add_function(n.target, args, kwargs, result, line_site(*called_at) if called_at else None)
         return result
 
     def _same_shape(self, n: fx.Node, args):
@@ -513,15 +306,6 @@ class _Recorder(fx.Interpreter):
         if n.op == "call_function":
             return known_output(n.target, args, n.kwargs)
         return None
-
-    def _picks_from_recorded_container(self, n: fx.Node, args) -> bool:
-        """Taking an output of chunk, split or a module's tuple is no op (eager sees none)."""
-        return (
-            n.target in (operator.getitem, getattr)
-            and not isinstance(args[0], torch.Tensor)
-            and isinstance(n.args[0], fx.Node)
-            and n.args[0] in self.index
-        )
 
 
 def _is_meta(x) -> bool:
@@ -561,7 +345,7 @@ def _concatenation(args, kwargs) -> torch.Tensor | None:
     """``torch.cat`` of meta tensors equal in all but the joined axis (DenseNet's and
     Inception's branches); anything else (an empty 1-D operand, mixed dtypes) runs."""
     parts = args[0] if args else kwargs.get("tensors")
-    dim = _arg(args, kwargs, 1, "dim", 0)
+    dim = arg(args, kwargs, 1, "dim", 0)
     if set(kwargs) - {"tensors", "dim"} or not isinstance(parts, (list, tuple)) or not parts \
             or not isinstance(dim, int) or not all(_is_meta(p) for p in parts):
         return None
@@ -580,13 +364,13 @@ def _norm_accepts(function, x: torch.Tensor, args, kwargs) -> bool:
     """Whether a norm function would accept ``x``: a LayerNorm over (H, W) fails at another
     resolution, and rflint must not report (or verify a fix on) a model that cannot run."""
     if function is F.layer_norm:
-        shape = tuple(_arg(args, kwargs, 1, "normalized_shape"))
+        shape = tuple(arg(args, kwargs, 1, "normalized_shape"))
         return tuple(x.shape[-len(shape):]) == shape
     if function is F.batch_norm:
-        mean = _arg(args, kwargs, 1, "running_mean")
+        mean = arg(args, kwargs, 1, "running_mean")
         return x.dim() >= 2 and (mean is None or tuple(mean.shape) == (x.shape[1],))
     if function is F.group_norm:
-        return x.dim() >= 2 and x.shape[1] % _arg(args, kwargs, 1, "num_groups") == 0
+        return x.dim() >= 2 and x.shape[1] % arg(args, kwargs, 1, "num_groups") == 0
     return True
 
 
@@ -618,7 +402,7 @@ def _module_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         return _conv_output(module, x)
     axes = ADAPTIVE_AVERAGE.get(type(module))
     if axes and x.dim() in (axes + 1, axes + 2):
-        size = _per_axis(module.output_size, axes)
+        size = per_axis(module.output_size, axes)
         return _empty(x, (*x.shape[:-axes], *(d if o is None else o for o, d in zip(size, x.shape[-axes:]))))
     return None
 
@@ -658,40 +442,90 @@ def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
     return tuple(y if x == 1 else x for x, y in zip(a, b))
 
 
-def input_spec(model: nn.Module) -> tuple[tuple[int, ...], int]:
-    """(channel counts to try, spatial axes) for the model's input, from its first conv.
+@dataclass
+class InputSpec:
+    """What the model's input looks like, from the conv that first reads it, and the fx
+    trace that told (reused by the capture), None where fx cannot trace the model."""
 
-    A model that declares its channels (timm's ``in_chans``) is taken at its word: its
-    first conv need not see the image (CSATv2's first conv reads 64 DCT coefficients).
-    Otherwise the first conv built is the best guess, then RGB and grey images.
+    channels: tuple[int, ...]  # channel counts to try, best guess first
+    ndim: int
+    traced: tuple[nn.Module, fx.Graph] | None
+
+
+def input_spec(model: nn.Module) -> InputSpec:
+    """The input's channels and spatial axes, from the first conv that reads the input.
+
+    Not the first conv built: an ECA gate's Conv1d may be registered before a 2-D stem. A
+    model that declares its channels (timm's ``in_chans``) is taken at its word: its first
+    conv need not see the image (CSATv2's first conv reads 64 DCT coefficients). Without an
+    fx trace, the first conv of the most common dimensionality is the guess; then RGB and
+    grey images are tried.
     """
-    first = next((m for m in model.modules() if isinstance(m, _ConvNd)), None)
+    try:
+        traced = trace(model)
+    except Exception:
+        traced = None
+    first = _first_conv_reading_input(*traced) if traced else None
     if first is None:
-        return (3, 1), 2
+        convs = [m for m in model.modules() if isinstance(m, _ConvNd)]
+        if not convs:
+            return InputSpec((3, 1), 2, traced)
+        common = Counter(len(m.kernel_size) for m in convs).most_common(1)[0][0]
+        conv = next(m for m in convs if len(m.kernel_size) == common)
+        first = (conv.out_channels if isinstance(conv, _ConvTransposeNd) else conv.in_channels, common)
+    guess, ndim = first
     declared = getattr(model, "in_chans", None)
     if isinstance(declared, int):
-        return (declared,), len(first.kernel_size)
-    guess = first.out_channels if isinstance(first, _ConvTransposeNd) else first.in_channels
-    return tuple(dict.fromkeys((guess, 3, 1))), len(first.kernel_size)
+        return InputSpec((declared,), ndim, traced)
+    return InputSpec(tuple(dict.fromkeys((guess, 3, 1))), ndim, traced)
 
 
-def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
-    """Trace ``model`` with fx and run the graph once on a meta input of size ``input_res``."""
+def _first_conv_reading_input(root: nn.Module, graph: fx.Graph) -> tuple[int, int] | None:
+    """(channels, spatial axes) of the first conv, in execution order, that depends on the input."""
+    reads_input: set[fx.Node] = set()
+    for node in graph.nodes:
+        if node.op == "placeholder":
+            if not reads_input:
+                reads_input.add(node)
+            continue
+        if not any(i in reads_input for i in node.all_input_nodes):
+            continue
+        reads_input.add(node)
+        if node.op == "call_module":
+            module = root.get_submodule(node.target)
+            if isinstance(module, _ConvNd):
+                transposed = isinstance(module, _ConvTransposeNd)
+                return (module.out_channels if transposed else module.in_channels), len(module.kernel_size)
+        elif node.op == "call_function" and node.target in (F.conv1d, F.conv2d, F.conv3d):
+            weight = node.args[1] if len(node.args) > 1 else node.kwargs.get("weight")
+            if isinstance(weight, fx.Node) and weight.op == "get_attr":
+                tensor = root.get_parameter(weight.target)
+                groups = node.args[6] if len(node.args) > 6 else node.kwargs.get("groups", 1)
+                return tensor.shape[1] * groups, tensor.dim() - 2
+    return None
+
+
+def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int, traced=None) -> LayerGraph:
+    """Trace ``model`` with fx (unless ``traced`` already is its trace) and run the graph once
+    on a meta input of size ``input_res``, recording every node."""
     ndim = len(input_res)
-    recorder = _Recorder(*trace(model), ndim)
+    recorder = _Recorder(*(traced or trace(model)), ndim)
     with torch.no_grad():
         recorder.run(torch.empty(1, channels, *input_res, device=META))
-    return LayerGraph(recorder.nodes, ndim, _shape(recorder.output), "fx")
+    return LayerGraph(recorder.recording.nodes, ndim, _shape(recorder.output), "fx")
 
 
-def capture(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
-    """The fx capture, or the eager one if fx cannot trace or run the model.
+def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=None) -> LayerGraph:
+    """The fx capture (of ``traced``, the model's trace from ``input_spec``, where fx could
+    trace it), or the eager one if fx cannot trace or run the model.
 
     If the eager capture fails too, its error is raised: it comes from running the
     model's own code, so it says why the model does not run at ``input_res``.
     """
     try:
-        return capture_fx(model, input_res, channels)
+        if traced is None:
+            raise RuntimeError("fx could not trace the model")
+        return capture_fx(model, input_res, channels, traced)
     except Exception:
         from .capture_fallback import capture_eager  # imported by the models that need it
 

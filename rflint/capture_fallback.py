@@ -20,9 +20,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import (CallNames, _shape, function_node, is_leaf, is_torch_file, known_output,
-                      line_site, module_node, tensors)
-from .core.graph import GraphNode, LayerGraph
+from .capture import Recording, _shape, is_leaf, is_torch_file, known_output, line_site, tensors
+from .core.graph import LayerGraph
 from .result import Site
 
 
@@ -46,32 +45,17 @@ def _caller_site() -> Site | None:
 
 
 class _Recorder(TorchFunctionMode):
-    """Links every op's output tensors to the nodes that produced its inputs.
+    """Sees every torch function and Tensor method as it is called and records it.
 
-    A tensor is known by ``id``; every tensor seen is kept alive so no id is reused. An
-    in-place op returns its input, so its node becomes that tensor's producer and later
+    An in-place op returns its input, so its node becomes that tensor's producer and later
     readers see the update; ``x[i] = y`` returns nothing and updates ``x`` the same way.
     """
 
     def __init__(self, model: nn.Module, ndim: int):
         super().__init__()
-        self.ndim = ndim
-        self.nodes: list[GraphNode] = []
-        self.producer: dict[int, int] = {}
-        self.alive: list[torch.Tensor] = []
+        self.recording = Recording(ndim)
         self.paths = {id(m): path for path, m in model.named_modules()}
-        self.call_names = CallNames()
         self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
-
-    def add(self, node: GraphNode, outputs) -> None:
-        for tensor in tensors(outputs):
-            self.producer[id(tensor)] = len(self.nodes)
-            self.alive.append(tensor)
-        self.nodes.append(node)
-
-    def inputs_of(self, *values) -> tuple[int, ...]:
-        found = (self.producer.get(id(t)) for t in tensors(values))
-        return tuple(dict.fromkeys(i for i in found if i is not None))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -82,8 +66,7 @@ class _Recorder(TorchFunctionMode):
         outputs = args[0] if target is operator.setitem else result
         if self.leaf_depth or not tensors(outputs):
             return result
-        inputs = self.inputs_of(args, kwargs)
-        self.add(function_node(self.call_names(target), target, args, kwargs, result, inputs, self.ndim, _caller_site()), outputs)
+        self.recording.add_function(target, args, kwargs, outputs, _caller_site())
         return result
 
     def enter_module(self, module: nn.Module, args) -> None:
@@ -95,8 +78,7 @@ class _Recorder(TorchFunctionMode):
         if not is_leaf(module):
             return
         if self.leaf_depth == 1:
-            inputs = self.inputs_of(args, kwargs)
-            self.add(module_node(self.paths.get(id(module)), module, args, result, inputs, self.ndim), result)
+            self.recording.add_module(self.paths.get(id(module)), module, args, kwargs, result)
         self.leaf_depth -= 1
 
 
@@ -105,7 +87,7 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     ndim = len(input_res)
     recorder = _Recorder(model, ndim)
     x = torch.empty(1, channels, *input_res, device="meta")
-    recorder.add(GraphNode("input", "input", "input", ()), x)
+    recorder.recording.add_input("input", x)
     pre = nn.modules.module.register_module_forward_pre_hook(recorder.enter_module)
     post = nn.modules.module.register_module_forward_hook(recorder.exit_module, with_kwargs=True)
     try:
@@ -114,4 +96,4 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     finally:
         pre.remove()
         post.remove()
-    return LayerGraph(recorder.nodes, ndim, _shape(output), "eager")
+    return LayerGraph(recorder.recording.nodes, ndim, _shape(output), "eager")

@@ -28,6 +28,8 @@ class GraphNode:
     attention, global, neutral, unknown. ``module_path`` keys the construction sites of a
     module; ``called_at`` locates a functional call; ``stride_literals`` and
     ``kernel_literals`` say, per axis, where the value was written (for fixes).
+    ``edge_ops`` (or None) gives one op per input, applied to that input's fields before
+    the inputs merge and ``op`` applies.
     """
 
     name: str
@@ -35,6 +37,7 @@ class GraphNode:
     kind: str
     inputs: tuple[int, ...]
     op: Any = rf.NEUTRAL
+    edge_ops: tuple | None = None  # per input, applied before ``op`` (attention mixes keys, not queries)
     module_path: str | None = None
     called_at: Site | None = None
     stride_literals: tuple[Site | None, ...] = ()
@@ -66,7 +69,7 @@ def analyze_graph(
     only where a bounded field flows through them: elsewhere they cannot change a number.
     """
     nodes = graph.nodes
-    fields = rf.propagate([rf.Node(n.inputs, n.op, n.kind == "input") for n in nodes], graph.ndim)
+    fields = rf.propagate([rf.Node(n.inputs, n.op, n.kind == "input", n.edge_ops) for n in nodes], graph.ndim)
     layers: list[Layer] = []
     layer_index: list[int] = []
     for i, (node, f) in enumerate(zip(nodes, fields)):

@@ -62,11 +62,16 @@ NEUTRAL = None  # mixes no positions: k = 1, s = 1
 
 @dataclass(frozen=True)
 class Node:
-    """One node of the DAG; ``inputs`` index earlier nodes (topological order)."""
+    """One node of the DAG; ``inputs`` index earlier nodes (topological order).
+
+    ``edge_ops``, if given, holds one op per input, applied to that input's pairs before
+    they merge: attention reads its keys through a window, its queries directly.
+    """
 
     inputs: tuple[int, ...] = ()
     op: Window | _Global | None = NEUTRAL
     is_input: bool = False
+    edge_ops: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,10 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
     for node in nodes:
         if node.is_input:
             in_low = in_high = tuple(frozenset([one]) for _ in range(ndim))
+        elif node.edge_ops is not None:
+            edges = [_through(op, lows[i], highs[i], ndim) for i, op in zip(node.inputs, node.edge_ops)]
+            in_low = tuple(pareto_min(set().union(*(low[a] for low, _ in edges))) for a in range(ndim))
+            in_high = tuple(pareto_max(set().union(*(high[a] for _, high in edges))) for a in range(ndim))
         elif len(node.inputs) == 1:  # already Pareto sets: most nodes pass them on unchanged
             in_low, in_high = lows[node.inputs[0]], highs[node.inputs[0]]
         else:
@@ -126,16 +135,11 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
             in_high = tuple(frozenset().union(*(highs[i][a] for i in node.inputs)) for a in range(ndim))
         is_reached = node.is_input or any(reached[i] for i in node.inputs)
         op = node.op
-        sees_all = op is GLOBAL or (isinstance(op, Window) and bool(op.unbounded))
+        sees_all = _sees_all(op) or any(_sees_all(e) for e in node.edge_ops or ())
         is_unbounded = (sees_all and is_reached) or any(unbounded[i] for i in node.inputs)
-        if op is GLOBAL:
-            low = high = tuple(frozenset() for _ in range(ndim))
-        elif isinstance(op, Window):
-            low = tuple(frozenset() if a in op.unbounded else pareto_min({op.apply(a, p) for p in in_low[a]})
-                        for a in range(ndim))
-            high = tuple(frozenset() if a in op.unbounded else pareto_max({op.apply(a, p) for p in in_high[a]})
-                         for a in range(ndim))
-        elif len(node.inputs) <= 1:
+        if op is GLOBAL or isinstance(op, Window):
+            low, high = _through(op, in_low, in_high, ndim)
+        elif len(node.inputs) <= 1 or node.edge_ops is not None:
             low, high = in_low, in_high
         else:
             low = tuple(pareto_min(set(s)) for s in in_low)
@@ -150,6 +154,22 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
             field = known[key] = _field(in_low, low, high, is_unbounded)
         fields.append(field)
     return fields
+
+
+def _sees_all(op) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and bool(op.unbounded))
+
+
+def _through(op, low, high, ndim: int):
+    """The Pareto sets of pairs after ``op`` (an axis it sees whole keeps no bounded pair)."""
+    if op is GLOBAL:
+        return tuple(frozenset() for _ in range(ndim)), tuple(frozenset() for _ in range(ndim))
+    if not isinstance(op, Window):
+        return low, high
+    return (
+        tuple(frozenset() if a in op.unbounded else pareto_min({op.apply(a, p) for p in low[a]}) for a in range(ndim)),
+        tuple(frozenset() if a in op.unbounded else pareto_max({op.apply(a, p) for p in high[a]}) for a in range(ndim)),
+    )
 
 
 def _field(in_low, low, high, is_unbounded: bool) -> Field:
