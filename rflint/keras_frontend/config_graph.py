@@ -464,21 +464,32 @@ def _pool(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
                     dilation=(1,) * rank, padding=config.get("padding", "valid"), out_channels=None)
 
 
-def _mixing(builder: GraphBuilder, name: str, path: str, op_type: str, inputs: list[Tensor], source: Layout,
-            dims: Iterable[int], out: Layout, bounded_kind: str, inputs_layout: Layout | None = None) -> Tensor:
-    """A node that mixes every position along ``dims`` of ``source`` (Dense, attention,
-    global pooling, softmax), with the op the layout algebra derives."""
-    base = inputs_layout or inputs[0].layout
-    finest = {a: base.finest_step(a) for a in range(builder.ndim) if base.finest_step(a) is not None}
-    op, out = mixing_op(mixed(source, dims), out, builder.ndim, finest)
+def _mixing(builder: GraphBuilder, name: str, path: str, op_type: str, x: Tensor, dims: Iterable[int],
+            out: Layout, bounded_kind: str) -> Tensor:
+    """A node that mixes every position along ``dims`` of ``x`` (Dense, global pooling,
+    softmax), with the op the layout algebra derives."""
+    op, out = mixing_op(mixed(x.layout, dims), out, builder.ndim, _finest(x.layout, builder.ndim))
+    if bounded_kind == "linear" and op is rf.NEUTRAL:  # a channels-only Dense: a 1x1, as torch's Linear
+        op = rf.Window((1,) * builder.ndim, (1,) * builder.ndim, (1,) * builder.ndim)
+    return Tensor(builder.add(name, op_type, _kind_of(op, bounded_kind, builder.ndim), [x], op, path), out)
+
+
+def _finest(layout: Layout, ndim: int) -> dict[int, int]:
+    return {a: layout.finest_step(a) for a in layout.axes()}
+
+
+def _kind_of(op, bounded_kind: str, ndim: int) -> str:
+    """The node kind of a mixing op: neutral if it mixes nothing, global if it sees every
+    axis whole, else ``bounded_kind`` (a Dense stays linear, as torch's Linear)."""
     if op is rf.NEUTRAL:
-        kind = "linear" if bounded_kind == "linear" else "neutral"
-        op = rf.Window((1,) * builder.ndim, (1,) * builder.ndim, (1,) * builder.ndim) if kind == "linear" else op
-    elif op.unbounded and bounded_kind != "linear":
-        kind = "global"
-    else:
-        kind = bounded_kind
-    return Tensor(builder.add(name, op_type, kind, inputs, op, path), out)
+        return "neutral"
+    if bounded_kind != "linear" and op.unbounded and not _bounded_axes(op, ndim):
+        return "global"
+    return bounded_kind
+
+
+def _bounded_axes(op: rf.Window, ndim: int) -> bool:
+    return any(a not in op.unbounded and (op.kernel[a] > 1 or op.stride[a] != 1) for a in range(ndim))
 
 
 def _dense(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
@@ -492,7 +503,7 @@ def _dense(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
                                f"resolution {'x'.join(map(str, builder.res))} (a Flatten before it fixes the resolution)")
     builder.flops += 2 * math.prod(x.layout.shape) * units
     out = x.layout.with_dim(last, pieces(FEATURES, 1, units), units)
-    return _mixing(builder, name, path, "Dense", [x], x.layout, [last], out, "linear")
+    return _mixing(builder, name, path, "Dense", x, [last], out, "linear")
 
 
 def _built_shape(build_config: dict | None):
@@ -513,31 +524,40 @@ def _global_pool(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor
     else:
         kept = [d for d in range(x.layout.rank) if d not in dims]
         out = Layout(tuple(x.layout.dims[d] for d in kept), tuple(x.layout.shape[d] for d in kept))
-    return _mixing(builder, name, path, op_type, [x], x.layout, dims, out, "pool")
+    return _mixing(builder, name, path, op_type, x, dims, out, "pool")
 
 
 def _attention(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
-    name, path, config = call.name, call.path, call.config
-    """MultiHeadAttention mixes the value's positions along its attention axes (default:
-    every axis but batch and features); the output is laid out like the query."""
+    """MultiHeadAttention: each query reads every key and value position along the
+    attention axes (default: every axis but batch and features); the output keeps the
+    query's positions. As on the torch side, the query passes unmixed and the key and
+    value through the mixing, each on its own edge."""
     query = args[0]
     value = args[1] if len(args) > 1 else (kwargs.get("value") or [query])[0]
-    key = (kwargs.get("key") or [value])[0]
-    axes = config.get("attention_axes")
-    rank = value.layout.rank
-    dims = [a % rank for a in _tuple(axes, 1)] if axes is not None else list(range(1, rank - 1))
-    width = config.get("output_shape") or query.layout.shape[-1]
+    key = args[2] if len(args) > 2 else (kwargs.get("key") or [value])[0]
+    axes = call.config.get("attention_axes")
+    width = call.config.get("output_shape") or query.layout.shape[-1]
     width = int(math.prod(width)) if isinstance(width, (list, tuple)) else int(width)
     out = query.layout.with_dim(query.layout.rank - 1, pieces(FEATURES, 1, width), width)
-    return _mixing(builder, name, path, "MultiHeadAttention", [query, value, key], value.layout, dims, out, "attention",
-                   inputs_layout=query.layout)
+    edge_ops = [rf.NEUTRAL]
+    for keyed in (key, value):
+        rank = keyed.layout.rank
+        dims = [a % rank for a in _tuple(axes, 1)] if axes is not None else list(range(1, rank - 1))
+        op, _ = mixing_op(mixed(keyed.layout, dims), out, builder.ndim, _finest(keyed.layout, builder.ndim))
+        edge_ops.append(op)
+    windows = [op for op in edge_ops if op is not rf.NEUTRAL]
+    kind = "neutral" if not windows else "global" if all(_kind_of(op, "attention", builder.ndim) == "global"
+                                                          for op in windows) else "attention"
+    builder.nodes.append(GraphNode(call.name, "MultiHeadAttention", kind, (query.node, key.node, value.node), rf.NEUTRAL,
+                                   edge_ops=tuple(edge_ops), module_path=call.path))
+    return Tensor(len(builder.nodes) - 1, out)
 
 
 def _softmax(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
     name, path, config = call.name, call.path, call.config
     x = args[0]
     axes = [a % x.layout.rank for a in _tuple(config.get("axis", -1), 1)]
-    return _mixing(builder, name, path, "Softmax", [x], x.layout, axes, x.layout, "global")
+    return _mixing(builder, name, path, "Softmax", x, axes, x.layout, "attention")
 
 
 def _resize_dims(builder: GraphBuilder, name: str, path: str, op_type: str, x: Tensor, dims, sizes) -> Tensor:
