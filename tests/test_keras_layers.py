@@ -143,7 +143,10 @@ def test_attention_over_the_whole_map_is_global_and_over_windows_a_window():
         x = chain(x, layers.Reshape((2, 4, 2, 4, 4)), layers.Permute((1, 3, 2, 4, 5)), layers.Reshape((4, 16, 4)))
         return layers.MultiHeadAttention(1, 4, attention_axes=(2,))(x, x)
     windowed = analyze(functional((8, 8, 4), windows), 8)
-    assert fields(windowed) == [("multi_head_attention", "attention", (), (), (4, 4))]
+    # each query reads its own position (r_min 1) and the 4x4 window of its keys (r_max 4)
+    [attention] = windowed.layers
+    assert (attention.name, attention.kind, attention.r_min, attention.r_max) == \
+        ("multi_head_attention", "attention", (1, 1), (4, 4))
 
 
 def test_lambda_and_unknown_layers_are_counted_not_silently_neutral():
