@@ -27,6 +27,7 @@ from ..diagnostics import Edit, ModelReport
 from ..fixes import Figures, Rebuilder
 from ..literals import origin_of
 from ..result import Result, Site
+from ..worker import one_line
 from .config_graph import KerasConfigError, KerasGraph, LayerLiterals, graph_from_config
 
 BACKEND = "torch"
@@ -185,12 +186,25 @@ def _named_layers(model, prefix: str):
 
 
 def model_config(model) -> dict:
-    """The model's config in the saved format (``to_json``): the same reader as a saved file."""
+    """The model's config in the saved format (``to_json``): the same reader as a saved file.
+
+    A ``keras.Model`` subclass whose constructor builds a functional graph serializes only
+    its name (Keras cannot re-create it from a config); its graph is read all the same.
+    """
+    from keras.src.models import functional, sequential
+
+    if not isinstance(model, (functional.Functional, sequential.Sequential)):
+        raise KerasConfigError(f"{type(model).__name__} is a subclassed keras.Model with its own call(): rflint reads "
+                               "functional and Sequential models (keras.Model(inputs, outputs))")
+    original = functional.functional_like_constructor
+    functional.functional_like_constructor = lambda cls: True
     try:
-        return json.loads(model.to_json())
+        config = json.loads(model.to_json())
     except Exception as error:
-        raise KerasConfigError(f"cannot read the model's graph ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}): "
-                               "rflint reads functional and Sequential models") from error
+        raise KerasConfigError(f"cannot read the model's graph: {one_line(error)}") from error
+    finally:
+        functional.functional_like_constructor = original
+    return config
 
 
 def analyze_keras_model(model, layers: dict, input_res, *, name: str, sites=None, **result_fields) -> tuple[Result, KerasGraph]:
@@ -250,7 +264,6 @@ def _site(origin) -> Site | None:
 def analyze_keras_entry(entry, job, keras) -> ModelReport:
     """Build and analyse one Keras model; a failure becomes the model's error."""
     from ..analysis import _definition_site
-    from ..worker import one_line
 
     input_res, source = job.resolution_for(entry)
     shown = (input_res, input_res) if isinstance(input_res, int) else input_res
