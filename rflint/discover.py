@@ -51,14 +51,15 @@ def definitions(source: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def _returns_module(fn) -> bool:
+def _returns_module(fn, base: type = nn.Module) -> bool:
+    """``fn`` is annotated to return a ``base`` (``keras.Model`` for the Keras front end)."""
     try:
         annotation = typing.get_type_hints(fn).get("return")
     except Exception:
         annotation = fn.__annotations__.get("return")
         if isinstance(annotation, str):
             annotation = fn.__globals__.get(annotation.rsplit(".", 1)[-1])
-    return inspect.isclass(annotation) and issubclass(annotation, nn.Module)
+    return inspect.isclass(annotation) and issubclass(annotation, base)
 
 
 def no_argument_kwargs(fn) -> dict[str, Any] | None:
@@ -78,20 +79,25 @@ def no_argument_kwargs(fn) -> dict[str, Any] | None:
     return kwargs
 
 
-def find_models(module: ModuleType, file: str, source: str) -> tuple[list[ModelEntry], list[str]]:
-    """Models defined in ``module`` (loaded from ``file``), and why other candidates were skipped."""
+def _torch_model_kind(name: str, value) -> str | None:
+    """"class" for an ``nn.Module`` with a forward, "factory" for a function annotated to
+    return one, else None."""
+    if inspect.isclass(value) and issubclass(value, nn.Module):
+        return "class" if value.forward is not nn.Module.forward else None  # no forward: a container
+    return "factory" if inspect.isfunction(value) and _returns_module(value) else None
+
+
+def find_models(module: ModuleType, file: str, source: str, kind_of=None) -> tuple[list[ModelEntry], list[str]]:
+    """Models defined in ``module`` (loaded from ``file``), and why other candidates were
+    skipped. ``kind_of(name, value)`` says "class", "factory" or None (torch's rule by default)."""
     lines = definitions(source)
     entries, skipped = [], []
+    kind_of = kind_of or _torch_model_kind
     for name, value in vars(module).items():
         if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
             continue
-        if inspect.isclass(value) and issubclass(value, nn.Module):
-            if value.forward is nn.Module.forward:  # no forward: a container, not a model
-                continue
-            kind = "class"
-        elif inspect.isfunction(value) and _returns_module(value):
-            kind = "factory"
-        else:
+        kind = kind_of(name, value)
+        if kind is None:
             continue
         kwargs = no_argument_kwargs(value)
         if kwargs is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from ..core import receptive_field as rf
 from ..core.graph import GraphNode, LayerGraph
@@ -342,7 +342,7 @@ class GraphBuilder:
     def _merge(self, name: str, kind: str, path: str, args: list[Tensor]) -> Tensor:
         widest = max(args, key=lambda t: (t.layout.rank, math.prod(t.layout.shape)))
         for t in args:
-            if _broadcast(widest.layout.shape, t.layout.shape) != widest.layout.shape:
+            if not _broadcasts_to(t.layout.shape, widest.layout.shape):
                 raise KerasConfigError(f"layer '{path}' ({kind}) gets shapes {[a.layout.shape[1:] for a in args]} "
                                        f"at input resolution {'x'.join(map(str, self.res))}")
         return Tensor(self.add(name, kind, "neutral", args, path=path), widest.layout)
@@ -360,13 +360,8 @@ def _fits_unchanged(layer: dict) -> bool:
     return _class(layer) in ("Softmax", "Dense")
 
 
-def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...] | None:
-    if len(a) < len(b):
-        a, b = b, a
-    b = (1,) * (len(a) - len(b)) + tuple(b)
-    if any(x != y and x != 1 and y != 1 for x, y in zip(a, b)):
-        return None
-    return tuple(y if x == 1 else x for x, y in zip(a, b))
+def _broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
+    return len(shape) <= len(target) and all(n in (1, t) for n, t in zip(shape[::-1], target[::-1]))
 
 
 def _window_size(n: int, kernel: int, stride: int, dilation: int, padding: str) -> int:
@@ -515,8 +510,7 @@ def _global_pool(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor
     name, path, config = call.name, call.path, call.config
     x = args[0]
     op_type = call.kind
-    rank = _rank_of(op_type)
-    dims = builder.spatial_dims(x.layout, rank, config, f"{op_type} '{path}'")
+    rank, dims = _own_dims(builder, call, x)
     if config.get("keepdims"):
         out = x.layout
         for d in dims:
@@ -560,6 +554,12 @@ def _softmax(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
     return _mixing(builder, name, path, "Softmax", x, axes, x.layout, "attention")
 
 
+def _own_dims(builder: GraphBuilder, call: LayerCall, x: Tensor) -> tuple[int, list[int]]:
+    """(rank, dimensions) a ``...1D/2D/3D`` layer acts on, by its data format."""
+    rank = _rank_of(call.kind)
+    return rank, builder.spatial_dims(x.layout, rank, call.config, f"{call.kind} '{call.path}'")
+
+
 def _resize_dims(builder: GraphBuilder, name: str, path: str, op_type: str, x: Tensor, dims, sizes) -> Tensor:
     window, out = resample(x.layout, dims, sizes, builder.ndim)
     return Tensor(builder.add(name, op_type, "resample", [x], window, path), out)
@@ -569,8 +569,7 @@ def _upsampling(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
     name, path, config = call.name, call.path, call.config
     x = args[0]
     op_type = call.kind
-    rank = _rank_of(op_type)
-    dims = builder.spatial_dims(x.layout, rank, config, f"{op_type} '{path}'")
+    rank, dims = _own_dims(builder, call, x)
     factors = _tuple(config.get("size", 2), rank)
     return _resize_dims(builder, name, path, op_type, x, dims, [x.layout.shape[d] * int(f) for d, f in zip(dims, factors)])
 
@@ -587,8 +586,7 @@ def _edges(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
     """ZeroPadding and Cropping change the map's size, not its positions' fields."""
     x = args[0]
     op_type = call.kind
-    rank = _rank_of(op_type)
-    dims = builder.spatial_dims(x.layout, rank, config, f"{op_type} '{path}'")
+    rank, dims = _own_dims(builder, call, x)
     amounts = config.get("padding", config.get("cropping", 1))
     per_axis = _tuple(amounts, rank) if not isinstance(amounts, (list, tuple)) or rank > 1 else (amounts,)
     sign = 1 if op_type.startswith("ZeroPadding") else -1

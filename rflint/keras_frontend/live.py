@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import importlib.util
 import inspect
 import json
@@ -19,7 +18,6 @@ import linecache
 import math
 import os
 import sys
-import typing
 from typing import Callable, Iterator
 
 from ..core.graph import analyze_graph
@@ -98,37 +96,18 @@ def find_keras_models(module, file: str, source: str, keras) -> tuple[list, list
     """Public no-argument factories annotated to return a ``keras.Model`` (or returning a
     ``Model(...)``/``Sequential(...)`` call without an annotation), and ``keras.Model``
     subclasses defined in the file that build with no arguments."""
-    from ..discover import ModelEntry, definitions, no_argument_kwargs
+    from ..discover import _returns_module, find_models
 
-    lines = definitions(source)
     returning_models = _functions_returning_models(source)
-    entries, skipped = [], []
-    for name, value in vars(module).items():
-        if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
-            continue
+
+    def kind_of(name: str, value) -> str | None:
         if inspect.isclass(value) and issubclass(value, keras.Model):
-            kind = "class"
-        elif inspect.isfunction(value) and (_annotated_model(value, keras) or name in returning_models):
-            kind = "factory"
-        else:
-            continue
-        kwargs = no_argument_kwargs(value)
-        if kwargs is None:
-            skipped.append(f"skipped {name}: needs arguments to be built")
-            continue
-        entries.append(ModelEntry(name, file, *lines[name], kind, value, kwargs))
-    entries.sort(key=lambda e: e.line)
-    return entries, skipped
+            return "class"
+        if inspect.isfunction(value) and (_returns_module(value, keras.Model) or name in returning_models):
+            return "factory"
+        return None
 
-
-def _annotated_model(function, keras) -> bool:
-    try:
-        annotation = typing.get_type_hints(function).get("return")
-    except Exception:
-        annotation = function.__annotations__.get("return")
-        if isinstance(annotation, str):
-            annotation = function.__globals__.get(annotation.rsplit(".", 1)[-1])
-    return inspect.isclass(annotation) and issubclass(annotation, keras.Model)
+    return find_models(module, file, source, kind_of)
 
 
 def _functions_returning_models(source: str) -> set[str]:
