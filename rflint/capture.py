@@ -35,6 +35,9 @@ from .literals import origin_of
 from .result import Site
 from .torch_ops import LEAF_TYPES, Effect, Layouts, arg, effect_of_function, effect_of_module, op_name, per_axis, tensors_in as tensors
 
+# Two images, so the batch is a dimension of its own in every reshape: window partitions
+# that fold blocks into the batch (Swin, HaloNet) stay distinguishable from channels.
+BATCH_SIZE = 2
 # Shapes known without running the op (see ``known_output``).
 SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
                     nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU,
@@ -511,7 +514,7 @@ def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int, traced
     ndim = len(input_res)
     recorder = _Recorder(*(traced or trace(model)), ndim)
     with torch.no_grad():
-        recorder.run(torch.empty(1, channels, *input_res, device=META))
+        recorder.run(torch.empty(BATCH_SIZE, channels, *input_res, device=META))
     return LayerGraph(recorder.recording.nodes, ndim, _shape(recorder.output), "fx")
 
 

@@ -63,7 +63,9 @@ class Result:
     layers: list[Layer]
     i_min: tuple[int, ...]
     i_max: tuple[int, ...]
-    neutral_ops: dict[str, int] = field(default_factory=dict)
+    unknown_ops: dict[str, int] = field(default_factory=dict)  # op type -> calls a bounded field flows through
+    unknown: list[Layer] = field(default_factory=list)  # those calls, located like layers (kind "unknown")
+    unbounded_by: Layer | None = None  # the op after which no layer is bounded: the model cannot be judged
     capture: str = "fx"
     build: str = "meta"
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
@@ -77,12 +79,24 @@ class Result:
     def ndim(self) -> int:
         return len(self.input_res)
 
+    @property
+    def neutral_ops(self) -> dict[str, int]:
+        """The name ``unknown_ops`` had in 0.1 (kept one version: the JSON schema is stable)."""
+        return self.unknown_ops
+
+    @property
+    def judged(self) -> bool:
+        """False for a model with convolutions or pools but no bounded layer: whatever made
+        every field unbounded (``unbounded_by``) leaves nothing to compare with I_res."""
+        return self.unbounded_by is None
+
     def resolution(self, input_res: Sequence[int] | int | None = None) -> tuple[int, ...]:
         """``input_res`` per axis, or the resolution the model was analyzed at."""
         return self.input_res if input_res is None else as_resolution(input_res, self.ndim)
 
     def fully_utilized(self, input_res: Sequence[int] | int | None = None) -> bool:
-        return all(m < i for m, i in zip(self.i_min, self.resolution(input_res)))
+        """I_min < I_res on every axis; never True for a model rflint cannot judge."""
+        return self.judged and all(m < i for m, i in zip(self.i_min, self.resolution(input_res)))
 
     def unproductive(self, input_res: Sequence[int] | int | None = None) -> list[Layer]:
         res = self.resolution(input_res)

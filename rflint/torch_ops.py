@@ -377,9 +377,12 @@ def _bounded_axes(op: rf.Window, ndim: int) -> bool:
 
 
 def _covers_whole(size_in: int, size_out: int, kernel: int, dilation: int, padding: int) -> bool:
-    """One output position whose window reaches every input position (AvgPool2d(7) on 7x7)."""
+    """One output position whose unpadded window is the whole input map: a fixed
+    ``AvgPool2d(7)`` on a 7x7 map, a 7x7 conv on it (a Linear written as a conv). A padded
+    window that happens to reach the last map (a stride-2 chain ending at 1x1) is not: it
+    is the layer the paper calls underutilized."""
     extent = dilation * (int(kernel) - 1) + 1
-    return size_out == 1 and size_in > 1 and extent - int(padding) >= size_in
+    return size_out == 1 and size_in > 1 and int(padding) == 0 and extent >= size_in
 
 
 def _adaptive(x, out, layouts: Layouts, n: int) -> Effect:
@@ -488,17 +491,18 @@ def _concatenated(name, args, kwargs, out, layouts: Layouts) -> Effect:
     if focus is not None:
         return focus
     carried = tuple(dict.fromkeys(p for part in parts for p in layouts.of(part).dims[dim] if p.spatial))
-    pieces = carried if carried else lay.pieces(FEATURES, 1, out.shape[dim])
-    if carried and prod(p.size for p in carried) != out.shape[dim]:
-        return Effect("neutral", layouts=[_ragged(first, dim, carried, out)])
-    return Effect("neutral", layouts=[first.with_dim(dim, pieces, out.shape[dim])])
+    if not carried:
+        return Effect("neutral", layouts=[first.with_dim(dim, lay.pieces(FEATURES, 1, out.shape[dim]), out.shape[dim])])
+    if prod(p.size for p in carried) == out.shape[dim]:
+        return Effect("neutral", layouts=[first.with_dim(dim, carried, out.shape[dim])])
+    # positions plus extra entries (a class token before the patches)
+    tokens = lay.Piece(lay.TOKENS, 1, out.shape[dim], _untokened(carried))
+    return Effect("neutral", layouts=[first.with_dim(dim, (tokens,), out.shape[dim])])
 
 
-def _ragged(first: Layout, dim: int, carried, out) -> Layout:
-    """A dimension holding positions plus extra entries (ViT's class token before its
-    patches): it keeps the pieces, so mixing along it still sees the whole axis; a reshape
-    through it is then unknown."""
-    return Layout(first.dims[:dim] + (carried,) + first.dims[dim + 1:], tuple(out.shape))
+def _untokened(carried) -> tuple:
+    """The positions a dimension holds, through earlier class tokens."""
+    return tuple(q for p in carried for q in (p.parts or (p,)))
 
 
 def _space_to_depth_by_slices(parts, dim: int, layouts: Layouts) -> Effect | None:
@@ -595,10 +599,11 @@ def _getitem(x, index, outputs, layouts: Layouts) -> Effect:
         start, stop, step = item.indices(size)
         length = len(range(start, stop, step))
         carried = [p for p in pieces if p.spatial]
+        parts = _untokened(carried)
         if length == size:
             dims.append(pieces)
-        elif carried and prod(p.size for p in pieces) != size and prod(p.size for p in carried) == length:
-            dims.append(tuple(carried))  # the class token cut off again
+        elif any(p.axis == lay.TOKENS for p in carried) and prod(p.size for p in parts) == length:
+            dims.append(parts)  # the class token cut off again
         elif len(carried) == 1 and len(pieces) == 1:
             if step > 1:
                 stride[carried[0].axis] = step
@@ -750,9 +755,10 @@ def _tensor_unfold(x, out, layouts: Layouts, dim, size, step) -> Effect:
         return Effect("neutral", layouts=[Layout(dims + (lay.pieces(piece.axis, 1, size),), tuple(out.shape))])
     kernel, stride = [1] * layouts.ndim, [1] * layouts.ndim
     kernel[piece.axis], stride[piece.axis] = int(size), int(step)
+    covers = frozenset([piece.axis]) if count == 1 and size >= piece.size > 1 else frozenset()
     dims = layout.dims[:dim] + (lay.pieces(piece.axis, 1, count),) + layout.dims[dim + 1:]
     out_layout = Layout(dims + (lay.pieces(FEATURES, 1, size),), tuple(out.shape))
-    return Effect("pool", rf.Window(tuple(kernel), tuple(stride), (1,) * layouts.ndim), [out_layout])
+    return Effect("pool", rf.Window(tuple(kernel), tuple(stride), (1,) * layouts.ndim, unbounded=covers), [out_layout])
 
 
 def _attention(args, kwargs, outputs, layouts: Layouts) -> Effect:
@@ -769,25 +775,28 @@ def _multihead(m: nn.MultiheadAttention, args, kwargs, outputs, layouts: Layouts
 
 
 def _keyed_mixing(query, keyed, token_dims, outputs, layouts: Layouts) -> Effect:
+    """Attention as one op: every output position reads the window of key positions (its
+    whole sequence, or its window in Swin), whichever input the path came through."""
     q_layout = layouts.of(query)
     out = outputs[0]
-    out_layout = q_layout if q_layout.shape == tuple(out.shape) else \
-        q_layout.with_dim(q_layout.rank - 1, lay.pieces(FEATURES, 1, out.shape[-1]), out.shape[-1]) \
-        if q_layout.rank == out.dim() else _aligned([query], out, layouts)
-    edge_ops = [rf.NEUTRAL]
-    for tensor, dim in zip(keyed, token_dims):
-        layout = layouts.of(tensor)
-        mixes = lay.mixed(layout, [dim])
-        finest = {a: layout.finest_step(a) for a in layout.axes()}
-        op, _ = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
-        edge_ops.append(op)
+    if q_layout.shape == tuple(out.shape):
+        out_layout = q_layout
+    elif q_layout.rank == out.dim():
+        out_layout = q_layout.with_dim(q_layout.rank - 1, lay.pieces(FEATURES, 1, out.shape[-1]), out.shape[-1])
+    else:
+        out_layout = _aligned([query], out, layouts)
+    key_layout = layouts.of(keyed[0])
+    mixes = lay.mixed(key_layout, [token_dims[0]])
+    finest = {a: key_layout.finest_step(a) for a in key_layout.axes()}
+    op, _ = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
     extra = [Layout.plain(tuple(o.shape)) for o in outputs[1:]]  # attention weights
-    return Effect(_kind_of_edges(edge_ops, layouts.ndim), rf.NEUTRAL, [out_layout, *extra],
-                  sources=[query, *keyed], edge_ops=tuple(edge_ops))
+    return Effect(_kind_of_edges([op], layouts.ndim), op, [out_layout, *extra], sources=[query, *keyed])
 
 
 def _kind_of_edges(edge_ops, ndim: int) -> str:
-    windows = [op for op in edge_ops if isinstance(op, rf.Window)]
+    """attention where positions are mixed (a window, or a whole axis: global), else neutral
+    (a product that only broadcasts blocks over their positions)."""
+    windows = [op for op in edge_ops if isinstance(op, rf.Window) and (op.unbounded or any(k > 1 for k in op.kernel))]
     if not windows:
         return "neutral"
     if all(op.unbounded and not _bounded_axes(op, ndim) for op in windows):
@@ -838,11 +847,32 @@ def _einsum_spec(equation, operands):
     return inputs, output.replace("...", ellipsis)
 
 
+def _broadcast_over_finer(op, spec: str, layout: Layout, output: str, out_layout: Layout, ndim: int):
+    """An operand indexed by blocks whose output is indexed by the blocks' fine positions
+    (HaloNet's keys, one per block of queries): each block value is read by every position
+    of the block, so along that axis the operand is upsampled by the block size."""
+    factors = [1] * ndim
+    for d, letter in enumerate(spec):
+        if letter not in output:
+            continue
+        mine = [p for p in layout.dims[d] if p.axis >= 0]
+        theirs = [p for p in out_layout.dims[output.index(letter)] if p.axis >= 0]
+        if len(mine) == len(theirs) and all(a.axis == b.axis and a.size == b.size for a, b in zip(mine, theirs)):
+            for a, b in zip(mine, theirs):
+                if b.step > a.step and b.step % a.step == 0:
+                    factors[a.axis] = b.step // a.step
+    if all(f == 1 for f in factors):
+        return op
+    base = op if isinstance(op, rf.Window) else rf.Window((1,) * ndim, (1,) * ndim, (1,) * ndim)
+    stride = tuple(Fraction(s) / f for s, f in zip(base.stride, factors))
+    return rf.Window(base.kernel, stride, base.dilation, base.transposed, base.unbounded)
+
+
 def _contraction(operands, inputs, output, outputs, layouts: Layouts) -> Effect:
     out = outputs[0]
     layouts_in = [layouts.of(t) for t in operands]
-    out_dims, owner = [], {}
-    seen_axes: set[int] = set()
+    out_dims = []
+    seen: set[tuple[int, int]] = set()  # (axis, step) of the pieces the output carries
     folded: dict[int, list[int]] = {i: [] for i in range(len(operands))}
     for position, letter in enumerate(output):
         chosen, source = lay.pieces(FEATURES, 1, out.shape[position]), None
@@ -852,21 +882,23 @@ def _contraction(operands, inputs, output, outputs, layouts: Layouts) -> Effect:
                 if any(p.spatial or p.axis == lay.BATCH for p in dim):
                     chosen, source = dim, i
                     break
-        axes = {p.axis for p in chosen if p.spatial}
-        if axes & seen_axes and source is not None:
+        carried = {(p.axis, p.step) for p in chosen if p.spatial}
+        if carried & seen and source is not None:  # the keys of q @ k.T: positions the queries already index
             folded[source].append(inputs[source].index(letter))
             chosen = lay.pieces(FEATURES, 1, out.shape[position])
-        seen_axes |= axes
+        seen |= carried
         out_dims.append(chosen)
     out_layout = Layout(tuple(out_dims), tuple(out.shape))
-    edge_ops, final = [], out_layout
+    edge_ops, final, node_op = [], out_layout, rf.NEUTRAL
     for i, (spec, layout) in enumerate(zip(inputs, layouts_in)):
-        mixed_dims = [d for d, letter in enumerate(spec) if letter not in output] + folded[i]
-        mixes = lay.mixed(layout, mixed_dims)
         finest = {a: layout.finest_step(a) for a in layout.axes()}
-        op, rescaled = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
+        summed = lay.mixed(layout, [d for d, letter in enumerate(spec) if letter not in output])
+        op, rescaled = lay.mixing_op(summed, out_layout, layouts.ndim, finest)
         if rescaled != out_layout:
             final = rescaled
-        edge_ops.append(op)
-    return Effect(_kind_of_edges(edge_ops, layouts.ndim), rf.NEUTRAL, [final] + [None] * (len(outputs) - 1),
-                  sources=list(operands), edge_ops=tuple(edge_ops))
+        edge_ops.append(_broadcast_over_finer(op, spec, layout, output, out_layout, layouts.ndim))
+        if folded[i]:  # every output position now holds these positions, whichever operand it came from
+            node_op, _ = lay.mixing_op(lay.mixed(layout, folded[i]), out_layout, layouts.ndim, finest)
+    kind = _kind_of_edges([*edge_ops, node_op], layouts.ndim)
+    return Effect(kind, node_op, [final] + [None] * (len(outputs) - 1), sources=list(operands),
+                  edge_ops=tuple(edge_ops))

@@ -80,17 +80,35 @@ def analyze_graph(
             continue
         layers.append(_layer(node, f, sites))
     i_min, i_max = rf.input_limits(fields, layer_index, graph.ndim)
-    unknown = dict(Counter(n.op_type for n, f in zip(nodes, fields) if n.kind == "unknown" and f.bounded))
+    unknown = [_layer(n, f, sites) for n, f in zip(nodes, fields) if n.kind == "unknown" and f.bounded]
     return Result(
         name=name,
         input_res=input_res,
         layers=layers,
         i_min=i_min,
         i_max=i_max,
-        neutral_ops=unknown,
+        unknown_ops=dict(Counter(u.op_type for u in unknown)),
+        unknown=unknown,
+        unbounded_by=_unbounded_by(nodes, fields, layers, sites),
         capture=graph.method,
         **result_fields,
     )
+
+
+SPATIAL_KINDS = frozenset({"conv", "conv_transpose", "pool"})
+
+
+def _unbounded_by(nodes: list[GraphNode], fields: list[rf.Field], layers: list[Layer], sites) -> Layer | None:
+    """For a model with convolutions or pools none of which is bounded: the first op that
+    took a bounded field in and gave none out (a reshape read as flattening the image, an
+    op seeing a whole axis before the first conv). None when some layer is bounded, or the
+    model has no spatial layer at all (not a CNN)."""
+    if any(layer.bounded for layer in layers) or not any(n.kind in SPATIAL_KINDS for n in nodes):
+        return None
+    for node, f in zip(nodes, fields):
+        if not f.bounded and any(fields[i].bounded for i in node.inputs):
+            return _layer(node, f, sites)
+    return next((_layer(n, f, sites) for n, f in zip(nodes, fields) if n.kind in SPATIAL_KINDS), None)
 
 
 def _layer(node: GraphNode, f: rf.Field, sites: Mapping[str, tuple[Site, ...]]) -> Layer:

@@ -33,17 +33,31 @@ from .receptive_field import NEUTRAL, Window
 
 FEATURES = -1  # channels, features, heads: positions of no input axis
 BATCH = -2  # the batch; window partitions move blocks into it
+TOKENS = -3  # positions plus extra entries (ViT's class token): see ``Piece.parts``
 
 
 @dataclass(frozen=True)
 class Piece:
-    axis: int  # an input spatial axis (0..ndim-1), FEATURES or BATCH
+    """``axis`` is an input spatial axis (0..ndim-1), FEATURES, BATCH or TOKENS. A TOKENS
+    piece is a dimension of ``size`` entries holding the positions of ``parts`` and some
+    more (a class token concatenated before the patches): it moves only whole, mixing
+    along it sees every position of ``parts``, and cutting the extra entries off gives
+    ``parts`` back."""
+
+    axis: int
     step: int
     size: int
+    parts: tuple = ()
 
     @property
     def spatial(self) -> bool:
-        return self.axis >= 0
+        return self.axis >= 0 or self.axis == TOKENS
+
+    @property
+    def axes(self) -> frozenset[int]:
+        if self.axis == TOKENS:
+            return frozenset(p.axis for p in self.parts)
+        return frozenset([self.axis]) if self.axis >= 0 else frozenset()
 
 
 Dim = tuple[Piece, ...]
@@ -83,7 +97,7 @@ class Layout:
     def axes(self, dims: Iterable[int] | None = None) -> set[int]:
         """The spatial axes some of ``dims`` (default: all) carry."""
         chosen = range(self.rank) if dims is None else dims
-        return {p.axis for d in chosen for p in self.dims[d] if p.spatial}
+        return {a for d in chosen for p in self.dims[d] for a in p.axes}
 
     @property
     def spatial(self) -> bool:
@@ -108,14 +122,14 @@ class Layout:
                         raise LayoutError(f"a reshape to {shape} cuts a dimension of {self.shape} unevenly")
                     taken.append(atom)
                     need //= atom.size
-                elif atom.size % need == 0:  # the outer part of the piece goes here, the inner part on
+                elif atom.size % need == 0 and atom.axis != TOKENS:  # the outer part here, the inner part on
                     inner = atom.size // need
                     taken.append(Piece(atom.axis, atom.step * inner, need))
                     atoms.insert(0, Piece(atom.axis, atom.step, inner))
                     need = 1
                 else:
                     raise LayoutError(f"a reshape to {shape} cuts a dimension of {self.shape} unevenly")
-            out.append(tuple(taken))
+            out.append(_merged(taken))
         return Layout(tuple(out), shape)
 
     def permute(self, order: Sequence[int]) -> Layout:
@@ -128,13 +142,26 @@ class Layout:
         return Layout(tuple(dims), tuple(shape))
 
     def finest_step(self, axis: int) -> int | None:
-        steps = [p.step for d in self.dims for p in d if p.axis == axis]
+        steps = [q.step for d in self.dims for p in d for q in (p.parts or (p,)) if q.axis == axis]
         return min(steps) if steps else None
 
     def rescaled(self, axis: int, factor: int) -> Layout:
         """Steps of ``axis`` divided by ``factor``: its finest positions are now coarser ones."""
         return Layout(tuple(tuple(Piece(p.axis, p.step // factor, p.size) if p.axis == axis else p for p in d)
                             for d in self.dims), self.shape)
+
+
+def _merged(dim: list[Piece]) -> Dim:
+    """Adjacent blocks of one axis put back together: (a, p, n/p) then (a, 1, p) is (a, 1, n)."""
+    merged: list[Piece] = []
+    for piece in dim:
+        if merged:
+            outer = merged[-1]
+            if outer.axis == piece.axis and outer.axis != TOKENS and outer.step == piece.step * piece.size:
+                merged[-1] = Piece(piece.axis, piece.step, outer.size * piece.size)
+                continue
+        merged.append(piece)
+    return tuple(merged)
 
 
 def pieces(axis: int, step: int, size: int) -> Dim:
@@ -157,8 +184,8 @@ def mixed(layout: Layout, dims: Iterable[int]) -> Mixing:
     are all the pieces of that axis the tensor has."""
     dims = set(d % layout.rank for d in dims)
     extent: dict[int, int] = {}
-    whole = set()
-    for axis in layout.axes(dims):
+    whole = {a for d in dims for p in layout.dims[d] if p.axis == TOKENS for a in p.axes}
+    for axis in layout.axes(dims) - whole:
         chosen = [p for d in dims for p in layout.dims[d] if p.axis == axis]
         if len(chosen) == sum(1 for d in layout.dims for p in d if p.axis == axis):
             whole.add(axis)
@@ -205,11 +232,11 @@ def consume_offsets(layout: Layout, ndim: int):
     kernel, stride = [1] * ndim, [1] * ndim
     dims = list(layout.dims)
     for i, dim in enumerate(layout.dims):
-        if not any(p.axis == FEATURES for p in dim):
-            continue
+        if not any(p.axis == FEATURES for p in dim) or any(p.axis == BATCH for p in dim):
+            continue  # merged with the batch (and heads) it is a partition into windows, not channels
         kept: list[Piece] = []
         for p in dim:
-            if p.spatial and _is_finest_block(layout, p):
+            if p.axis >= 0 and _is_finest_block(layout, p):
                 kernel[p.axis] *= p.size
                 kept.append(Piece(FEATURES, 1, p.size))
             else:
@@ -226,11 +253,13 @@ def consume_offsets(layout: Layout, ndim: int):
 
 
 def _is_finest_block(layout: Layout, piece: Piece) -> bool:
-    """The piece holds the offsets within blocks: the finest of its axis, with a coarser
-    piece of the same axis elsewhere (else it is the whole axis moved into channels)."""
+    """The piece holds the offsets within blocks: the finest of its axis, whose blocks form
+    a dimension of their own, an image grid (else it is the whole axis moved into
+    channels, or the blocks went into the batch: a window partition)."""
     if piece.step != layout.finest_step(piece.axis):
         return False
-    return any(p.axis == piece.axis and p.step == piece.step * piece.size for d in layout.dims for p in d)
+    coarse = Piece(piece.axis, piece.step * piece.size, 0)
+    return any(len(d) == 1 and d[0].axis == coarse.axis and d[0].step == coarse.step for d in layout.dims)
 
 
 def slide(layout: Layout, dims: Sequence[int], kernel: Sequence[int], stride: Sequence[int],

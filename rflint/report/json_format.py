@@ -35,7 +35,9 @@ def model_object(run: RunSummary, model: ModelReport) -> dict:
         "status": model.status,
         "error": model.error,
         "layers": model.layer_count,
-        "neutral_ops": dict(result.neutral_ops) if result else {},
+        "unknown_ops": dict(result.unknown_ops) if result else {},
+        "neutral_ops": dict(result.unknown_ops) if result else {},  # 0.1's name, kept one version
+        "judged": result.judged if result else None,
         "capture": result.capture if result else None,
         "build": result.build if result else None,
         "input_res_source": model.input_res_source,

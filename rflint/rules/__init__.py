@@ -99,9 +99,12 @@ def all_rules() -> list[Rule]:
     from .rf001_unproductive_layer import UnproductiveLayer
     from .rf002_underutilized_layer import UnderutilizedLayer
     from .rf003_not_fully_utilized import NotFullyUtilized
+    from .rf004_unknown_op import UnknownOp
     from .rf9xx_analysis_failed import ANALYSIS_FAILURES
+    from .rf904_no_bounded_layer import NoBoundedLayer
 
-    return [UnproductiveLayer(), UnderutilizedLayer(), NotFullyUtilized(), *ANALYSIS_FAILURES]
+    return [UnproductiveLayer(), UnderutilizedLayer(), NotFullyUtilized(), UnknownOp(), *ANALYSIS_FAILURES,
+            NoBoundedLayer()]
 
 
 def rule_by_code() -> dict[str, Rule]:
