@@ -56,7 +56,7 @@ NASNETS = [
 def test_table_7(name, input_res, i_min):
     result = analyze(application(name, input_res), input_res)
     assert result.i_min == (i_min, i_min)
-    assert result.neutral_ops == {}  # every layer of keras.applications is understood
+    assert result.unknown_ops == {}  # every layer of keras.applications is understood
 
 
 @pytest.mark.parametrize("name, input_res, i_min, arguments", NASNETS)

@@ -109,4 +109,4 @@ def test_same_network_same_result(keras_factory, torch_factory, input_res):
     from_torch = rflint.analyze(torch_factory, input_res)
     assert same_fields(from_keras) == same_fields(from_torch)
     assert (from_keras.i_min, from_keras.i_max) == (from_torch.i_min, from_torch.i_max)
-    assert from_keras.neutral_ops == from_torch.neutral_ops == {}
+    assert from_keras.unknown_ops == from_torch.unknown_ops == {}
