@@ -412,7 +412,9 @@ def _sliding(builder: GraphBuilder, name: str, path: str, config: dict, args: li
     if min(out) < 1:
         raise KerasConfigError(f"{op_type} '{path}' gets a {'x'.join(map(str, sizes_in))} map, smaller than its "
                                f"{'x'.join(map(str, kernel))} window, at input resolution {'x'.join(map(str, builder.res))}")
-    covers = [not transposed and o == 1 and n > 1 and d * (k - 1) + 1 >= n
+    # One output position whose unpadded window is the whole map (a fixed 7x7 pool on a 7x7
+    # map) sees the whole axis, as on the torch side; a padded one reaching it is underutilized.
+    covers = [not transposed and padding == "valid" and o == 1 and n > 1 and d * (k - 1) + 1 >= n
               for n, o, k, d in zip(sizes_in, out, kernel, dilation)]
     window, new_layout = slide(layout, dims, kernel, stride, dilation, out, builder.ndim, transposed, covers)
     if out_channels is not None:

@@ -111,18 +111,32 @@ def find_keras_models(module, file: str, source: str, keras) -> tuple[list, list
 
 
 def _functions_returning_models(source: str) -> set[str]:
-    """Top-level functions without a return annotation that return ``...Model(...)``,
-    ``...Sequential(...)`` or a ``keras.applications`` model."""
-    found = set()
-    for node in ast.parse(source).body:
-        if not isinstance(node, ast.FunctionDef) or node.returns is not None:
-            continue
-        for child in ast.walk(node):
-            if isinstance(child, ast.Return) and isinstance(child.value, ast.Call):
-                callee = ast.unparse(child.value.func)
-                if callee.rsplit(".", 1)[-1] in MODEL_CALLS or "applications." in callee:
-                    found.add(node.name)
-    return found
+    """Top-level functions without a return annotation that return a model: a call of
+    ``...Model``/``Sequential``/``Functional`` or of a ``keras.applications`` model, a name
+    assigned from one (``model = Functional(inputs, x)``), or a call of another such
+    function of the file (``MobileNetV3Large`` returns ``MobileNetV3(...)``)."""
+    functions = {node.name: node for node in ast.parse(source).body
+                 if isinstance(node, ast.FunctionDef) and node.returns is None}
+    found: set[str] = set()
+    while True:
+        more = {name for name, node in functions.items() if name not in found and _returns_model(node, found)}
+        if not more:
+            return found
+        found |= more
+
+
+def _returns_model(function: ast.FunctionDef, model_functions: set[str]) -> bool:
+    def is_model_call(value) -> bool:
+        if not isinstance(value, ast.Call):
+            return False
+        callee = ast.unparse(value.func)
+        return callee.rsplit(".", 1)[-1] in MODEL_CALLS or "applications." in callee or callee in model_functions
+
+    models = {target.id for child in ast.walk(function) if isinstance(child, ast.Assign) and is_model_call(child.value)
+              for target in child.targets if isinstance(target, ast.Name)}
+    return any(isinstance(child, ast.Return) and (is_model_call(child.value) or
+                                                   (isinstance(child.value, ast.Name) and child.value.id in models))
+               for child in ast.walk(function))
 
 
 # -- build and analyse -------------------------------------------------------------------
