@@ -57,7 +57,7 @@ def lint_file(file: str, job, send) -> FileReport:
     report = FileReport(file)
     try:
         source = read_source(file)
-        frontend = front_end(source)
+        frontend = front_end(file, source)
         module = import_file(file, job.analyzed, fresh=False)
         entries, report.skipped = frontend.find_models(module, file, source)
         entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
@@ -80,7 +80,7 @@ def lint_file(file: str, job, send) -> FileReport:
     return report
 
 
-def front_end(source: str):
+def front_end(file: str, source: str):
     """What finds, analyses and rebuilds the models of a file: the Keras front end for a
     file that imports keras (only then is keras imported), else torch's."""
     from .keras_frontend.live import imports_keras
@@ -88,7 +88,7 @@ def front_end(source: str):
     if imports_keras(source):
         from .keras_frontend.live import KerasFrontEnd
 
-        return KerasFrontEnd(source)
+        return KerasFrontEnd(file, source)
     from .discover import find_models
 
     return types.SimpleNamespace(find_models=find_models, analyze_entry=analyze_entry, rebuilder=None)

@@ -77,17 +77,29 @@ def import_keras():
 class KerasFrontEnd:
     """The worker's front end for a file that imports keras (see ``worker.front_end``)."""
 
-    def __init__(self, source: str):
+    def __init__(self, file: str, source: str):
         if "tf.keras" in _keras_imports(ast.parse(source)) and importlib.util.find_spec("tensorflow") is None:
             raise ImportError(TF_KERAS_ADVICE)
         self.keras = import_keras()
         self.rebuilder = KerasRebuilder(self.keras)
+        _forget_uninstrumented(file)
 
     def find_models(self, module, file: str, source: str):
         return find_keras_models(module, file, source, self.keras)
 
     def analyze_entry(self, entry, job) -> ModelReport:
         return analyze_keras_entry(entry, job, self.keras)
+
+
+def _forget_uninstrumented(file: str) -> None:
+    """keras's own modules (``keras/src/applications/mobilenet.py`` linted as a user's file)
+    were imported with keras, without literal provenance: the worker must import them anew."""
+    from ..literals import TABLE_NAME
+
+    path = os.path.abspath(file)
+    for name, module in list(sys.modules.items()):
+        if os.path.abspath(getattr(module, "__file__", None) or "") == path and not hasattr(module, TABLE_NAME):
+            del sys.modules[name]
 
 
 # -- discovery ---------------------------------------------------------------------------
