@@ -5,7 +5,7 @@
 """
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "__version__"]
+__all__ = ["analyze", "analyze_keras", "__version__"]
 
 
 def __getattr__(name):
@@ -13,4 +13,8 @@ def __getattr__(name):
         from .analysis import analyze
 
         return analyze
+    if name == "analyze_keras":
+        from .keras_frontend import analyze_keras
+
+        return analyze_keras
     raise AttributeError(f"module 'rflint' has no attribute {name!r}")

@@ -3,7 +3,6 @@
 
 import os
 
-import keras_helpers  # noqa: F401  (keras with the torch backend)
 
 from helpers import REPO
 from rflint.runner import Job
@@ -23,3 +22,17 @@ def test_factories_and_functional_subclasses_are_found_and_subclassed_calls_are_
                                    "call(): rflint reads functional and Sequential models (keras.Model(inputs, outputs))"),
     }
     assert report.skipped == ["skipped needs_width: needs arguments to be built"]  # helper() returns no model
+
+
+def test_python_api_on_a_saved_model_a_built_model_and_a_factory():
+    import rflint
+    from keras_helpers import keras
+
+    assert rflint.analyze_keras(REPO / "fixtures" / "keras" / "saved" / "small_cnn.keras", 24).i_min == (29, 29)
+
+    def net():
+        inputs = keras.Input((None, None, 3))
+        return keras.Model(inputs, keras.layers.Conv2D(4, 5, strides=2)(keras.layers.Conv2D(4, 3)(inputs)))
+
+    assert rflint.analyze_keras(net, 32).i_min == (7, 7)  # 3, then 3 + 4
+    assert rflint.analyze_keras(net(), 32, name="built").name == "built"

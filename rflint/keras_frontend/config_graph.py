@@ -119,7 +119,7 @@ def is_sequential(model: dict) -> bool:
     return _class(model) == "Sequential" or isinstance(model.get("config"), list)
 
 
-def _batch_shape(layer: dict) -> tuple | None:
+def batch_shape(layer: dict) -> tuple | None:
     config = _config(layer)
     shape = config.get("batch_shape") or config.get("batch_input_shape")
     if shape is None and config.get("shape") is not None:
@@ -127,22 +127,22 @@ def _batch_shape(layer: dict) -> tuple | None:
     return tuple(shape) if shape is not None else None
 
 
-def _iter_layers(model: dict) -> Iterable[dict]:
+def all_layers(model: dict) -> Iterable[dict]:
     for layer in model_layers(model):
         yield layer
         if is_model(layer):
-            yield from _iter_layers(layer)
+            yield from all_layers(layer)
 
 
 def input_spec(model: dict) -> tuple[int, bool]:
     """(spatial axes, channels_last) of the model's image input: from its input layer's
     rank, else from its first spatial layer; the data format of its first spatial layer."""
-    data_format = next((_config(l)["data_format"] for l in _iter_layers(model)
+    data_format = next((_config(l)["data_format"] for l in all_layers(model)
                         if _config(l).get("data_format") in ("channels_first", "channels_last")), "channels_last")
-    shape = next((_batch_shape(l) for l in _iter_layers(model) if _batch_shape(l)), None)
+    shape = next((batch_shape(l) for l in all_layers(model) if batch_shape(l)), None)
     if shape is not None and len(shape) >= 3:
         return len(shape) - 2, data_format == "channels_last"
-    kernel = next((_config(l).get("kernel_size") or _config(l).get("pool_size") for l in _iter_layers(model)
+    kernel = next((_config(l).get("kernel_size") or _config(l).get("pool_size") for l in all_layers(model)
                    if _config(l).get("kernel_size") or _config(l).get("pool_size")), None)
     if kernel is None:
         raise KerasConfigError("the model has no image input and no convolution or pooling layer")
@@ -214,7 +214,7 @@ class GraphBuilder:
         return self._functional(model, prefix, inputs)
 
     def _new_input(self, layer: dict, prefix: str) -> Tensor:
-        shape = _batch_shape(layer) or (None,) * (self.ndim + 2)
+        shape = batch_shape(layer) or (None,) * (self.ndim + 2)
         name = prefix + layer_name(layer)
         if len(shape) != self.ndim + 2:  # a non-image input (a vector of metadata)
             layout = Layout.plain(tuple(1 if n is None else int(n) for n in shape))

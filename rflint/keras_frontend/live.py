@@ -176,18 +176,18 @@ def build_keras(factory: Callable, analyzed: frozenset[str], keras):
                 raise
     if not isinstance(model, keras.Model):
         raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
-    layers = dict(_named_layers(model, ""))
+    layers = dict(named_layers(model, ""))
     sites = {path: records[id(layer)][1] for path, layer in layers.items() if records.get(id(layer), (0, ()))[1]}
     kinds = type_names({type(layer) for layer in layers.values()} | {type(model)})
     return model, layers, sites, kinds
 
 
-def _named_layers(model, prefix: str):
+def named_layers(model, prefix: str):
     for layer in model.layers:
         path = prefix + layer.name
         yield path, layer
         if hasattr(layer, "layers") and hasattr(layer, "to_json"):  # a nested model
-            yield from _named_layers(layer, path + "/")
+            yield from named_layers(layer, path + "/")
 
 
 def model_config(model) -> dict:

@@ -8,6 +8,7 @@ line where the layer's name is written.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -16,7 +17,8 @@ import zipfile
 from ..core.graph import analyze_graph
 from ..diagnostics import FileReport, ModelReport
 from ..result import Result, Site
-from .config_graph import KerasConfigError, graph_from_config, input_spec, layer_name, model_layers, is_model, _batch_shape
+from .config_graph import (KerasConfigError, all_layers, batch_shape, graph_from_config, input_spec, is_model,
+                           layer_name, model_layers)
 
 KERAS_SUFFIXES = (".keras",)
 JSON_SUFFIXES = (".json",)
@@ -87,19 +89,11 @@ def is_saved_keras_model(path: str) -> bool:
 def declared_resolution(config: dict) -> tuple[int, ...] | None:
     """The spatial size of the model's input layer, if it is fixed (``--input-res auto``)."""
     ndim, channels_last = input_spec(config)
-    layers = list(_all_layers(config))
-    shape = next((_batch_shape(l) for l in layers if _batch_shape(l)), None)
+    shape = next((batch_shape(l) for l in all_layers(config) if batch_shape(l)), None)
     if shape is None or len(shape) != ndim + 2:
         return None
     spatial = shape[1:-1] if channels_last else shape[2:]
     return tuple(int(n) for n in spatial) if all(n is not None for n in spatial) else None
-
-
-def _all_layers(model: dict):
-    for layer in model_layers(model):
-        yield layer
-        if is_model(layer):
-            yield from _all_layers(layer)
 
 
 def layer_lines(path: str, config: dict) -> dict[str, Site]:
@@ -120,7 +114,7 @@ def layer_lines(path: str, config: dict) -> dict[str, Site]:
             found = re.compile(r'"name"\s*:\s*' + re.escape(json.dumps(name))).search(text, position)
             if found:
                 position = found.end()
-                line = _line_of(starts, found.start())
+                line = bisect.bisect_right(starts, found.start())
                 column = found.start() - starts[line - 1] + 1
                 sites[prefix + name] = Site(path, line, column, line, column + len(found.group()))
             if is_model(layer):
@@ -130,14 +124,8 @@ def layer_lines(path: str, config: dict) -> dict[str, Site]:
     return sites
 
 
-def _line_of(starts: list[int], offset: int) -> int:
-    import bisect
-
-    return bisect.bisect_right(starts, offset)
-
-
 def analyze_saved(path: str, input_res) -> Result:
-    """The Result of a saved model at ``input_res``."""
+    """The Result of a saved Keras model at ``input_res`` (an int applies to every axis)."""
     config = read_keras_config(path)
     return analyze_config(config, input_res, path)
 
