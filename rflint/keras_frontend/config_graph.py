@@ -176,10 +176,6 @@ def _call_arguments(node) -> tuple[list[Ref], dict[str, list[Ref]]]:
     return positional, keywords
 
 
-def _output_refs(value) -> list[Ref]:
-    return _refs(value)
-
-
 class GraphBuilder:
     """Walks a model config and adds one node per layer call."""
 
@@ -243,7 +239,7 @@ class GraphBuilder:
         config = _config(model)
         layers = model_layers(model)
         produced: dict[tuple[str, int], list[Tensor]] = {}
-        input_refs = _output_refs(config.get("input_layers", []))
+        input_refs = _refs(config.get("input_layers", []))
         by_name = {layer_name(l): l for l in layers}
         if inputs is not None:
             if len(inputs) != len(input_refs):
@@ -275,7 +271,7 @@ class GraphBuilder:
                 what = f"unknown layer '{missing[0]}'" if missing else "a cycle"
                 raise KerasConfigError(f"model '{layer_name(model)}': a layer reads {what}")
             pending = waiting
-        return [self._pick(produced, r) for r in _output_refs(config.get("output_layers", []))]
+        return [self._pick(produced, r) for r in _refs(config.get("output_layers", []))]
 
     @staticmethod
     def _pick(produced, ref: Ref) -> Tensor:
@@ -297,13 +293,8 @@ class GraphBuilder:
         self.paths.append(base)
         try:
             return self._apply(layer, name, base, args, kwargs)
-        except LayoutError as error:
-            # A regrouping the layout cannot follow: say so, and let positions through unmixed.
-            return [Tensor(self.add(name, _class(layer), "unknown", args, path=base), args[0].layout)] \
-                if _fits_unchanged(layer) else self._raise(base, error)
-
-    def _raise(self, name: str, error: Exception):
-        raise KerasConfigError(f"layer '{name}': {error}") from error
+        except LayoutError as error:  # a regrouping the layout algebra cannot follow
+            raise KerasConfigError(f"layer '{base}': {error}") from error
 
     def _apply(self, layer: dict, name: str, path: str, args: list[Tensor], kwargs) -> list[Tensor]:
         kind = _class(layer)
@@ -352,12 +343,6 @@ class GraphBuilder:
         if found is None:
             return None
         return LayerLiterals(self.axis_sites(layout, dims, found.strides), self.axis_sites(layout, dims, found.kernels))
-
-
-def _fits_unchanged(layer: dict) -> bool:
-    """Layers whose output keeps its input's shape: an unfollowable layout there is an
-    unknown op; anything else (a Reshape) cannot be followed at all."""
-    return _class(layer) in ("Softmax", "Dense")
 
 
 def _broadcasts_to(shape: Sequence[int], target: Sequence[int]) -> bool:
