@@ -6,7 +6,7 @@ imports it at all.
 """
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "Graph", "__version__"]
+__all__ = ["analyze", "analyze_keras", "Graph", "__version__"]
 
 
 def __getattr__(name):
@@ -18,4 +18,8 @@ def __getattr__(name):
         from .declared import Graph
 
         return Graph
+    if name == "analyze_keras":
+        from .keras_frontend import analyze_keras
+
+        return analyze_keras
     raise AttributeError(f"module 'rflint' has no attribute {name!r}")

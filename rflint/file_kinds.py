@@ -37,7 +37,9 @@ class FileKind:
 
 PYTHON = FileKind("python", (".py",), ".noqa")
 GRAPH = FileKind("graph", (".json",), ".graph_file", claims="is_graph_file", lint="lint_graph_file")
-KINDS = (GRAPH, PYTHON)
+KERAS_SAVED = FileKind("keras-saved", (".keras", ".json"), ".keras_frontend.saved", claims="is_saved_keras_model",
+                       lint="lint_saved_model")
+KINDS = (GRAPH, KERAS_SAVED, PYTHON)
 
 
 def kind_of(file: str | Path) -> FileKind:

@@ -134,8 +134,8 @@ class FixSearch:
     ``trials`` and the unchanged models' figures measured once."""
 
     def __init__(self, entry: ModelEntry, result: Result, job, readers: Readers, rebuilt: frozenset[str],
-                 trials: Trials, progress: Callable[[str], None] | None):
-        self.entry, self.result, self.job = entry, result, job
+                 trials: Trials, progress: Callable[[str], None] | None, frontend: Rebuilder):
+        self.entry, self.result, self.job, self.frontend = entry, result, job, frontend
         self.readers, self.rebuilt, self.trials, self.progress = readers, rebuilt, trials, progress
         self.max_flops_ratio = getattr(job, "max_flops_ratio", DEFAULT_MAX_FLOPS_RATIO)
         self.originals: dict[tuple[str, str], Figures | None] = {}
@@ -146,7 +146,8 @@ class FixSearch:
         if key not in self.trials:
             if self.progress:
                 self.progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
-            self.trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), self.rebuilt)
+            self.trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), self.rebuilt,
+                                                    self.frontend)
             # A trial re-imports whole packages: their modules and classes are cyclic garbage
             # that the analysis's paused collector leaves, hundreds of MB over a package's search.
             gc.collect()
@@ -155,7 +156,7 @@ class FixSearch:
     def original(self, model: ModelEntry, input_res) -> Figures | None:
         key = (model.file, model.name)
         if key not in self.originals:
-            self.originals[key] = _measure_original(model, input_res, self.rebuilt)
+            self.originals[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
         return self.originals[key]
 
     def interface_problem(self, model: ModelEntry, input_res, trial: Trial) -> str | None:
@@ -233,6 +234,7 @@ def search_fixes(
     siblings: Sequence[tuple[ModelEntry, Result | None]] = (),
     trials: Trials | None = None,
     progress: Callable[[str], None] | None = None,
+    frontend: Rebuilder | None = None,
 ) -> tuple[Fix, ...]:
     """Verified stride / patch fixes for a model that is not fully utilized, best first.
 
@@ -243,7 +245,8 @@ def search_fixes(
     Pass the same ``trials`` dict for every model of a file so a shared literal is not
     rebuilt once per model. ``progress`` hears of each rebuild before it starts (a worker's
     time limit then applies per rebuild, not to the whole search). Without a candidate that
-    works for the model itself, one display-only advice.
+    works for the model itself, one display-only advice. ``frontend`` rebuilds and
+    measures the model (torch unless a Keras model says otherwise).
     """
     knobs, literal_free = downsampling_knobs(result)
     literal_files = {site.file for knob in knobs for site in knob.changes()}
@@ -255,7 +258,8 @@ def search_fixes(
     with analyzed_modules_restored(rebuilt):
         readers = Readers(files if knobs else (), rebuilt, positions, _resolution_for(job, result),
                           [(entry, result), *siblings], getattr(job, "explicit", {}), progress)
-        search = FixSearch(entry, result, job, readers, rebuilt, {} if trials is None else trials, progress)
+        search = FixSearch(entry, result, job, readers, rebuilt, {} if trials is None else trials, progress,
+                           frontend or Rebuilder())
         verdicts = search.verdicts(knobs)
         if not verdicts:
             return (_advice(result, literal_free, tried=bool(knobs), interface_changes=search.interface_changes),)
@@ -347,16 +351,35 @@ def _candidates_by_size(knobs: list[Knob]) -> Iterable[list[Candidate]]:
     yield [Candidate(pair) for pair in itertools.combinations(knobs[-PAIRED_LITERALS:], 2)]
 
 
-def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed) -> Trial:
+class Rebuilder:
+    """How a front end builds, analyses and measures a model for fix trials: torch's here.
+
+    ``overriding`` splits the overrides into literal values for ``import_file`` and a
+    context for changes no literal expresses (Keras inserts ``strides=`` into a pool call).
+    """
+
+    def overriding(self, overrides: Mapping) -> tuple[Mapping, contextlib.AbstractContextManager]:
+        return overrides, contextlib.nullcontext()
+
+    def analyze_and_measure(self, factory, input_res, name: str, analyzed, original: bool = False):
+        return analyze_and_measure(factory, input_res, name, analyzed, original)
+
+    def edit(self, site: Site, new: int) -> Edit:
+        return _edit(site, new)
+
+
+def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed, frontend: Rebuilder) -> Trial:
     """Re-import the analyzed files with ``overrides``, rebuild, re-trace and re-analyse.
 
     Any failure (the model no longer builds, a residual add whose sides no longer match)
     rejects the change; so does an I_min still at or above I_res.
     """
     try:
-        module = import_file(entry.file, analyzed, overrides)
-        factory = entry.factory_in(module)
-        result, figures = analyze_and_measure(factory, input_res, entry.name, analyzed)
+        literals, context = frontend.overriding(overrides)
+        with context:
+            module = import_file(entry.file, analyzed, literals)
+            factory = entry.factory_in(module)
+            result, figures = frontend.analyze_and_measure(factory, input_res, entry.name, analyzed)
     except (Exception, SystemExit) as error:
         first_line = str(error).strip().partition("\n")[0]
         return Trial(valid=False, error=f"{type(error).__name__}: {first_line}")
@@ -379,10 +402,10 @@ def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, 
     )
 
 
-def _measure_original(entry: ModelEntry, input_res, analyzed) -> Figures | None:
+def _measure_original(entry: ModelEntry, input_res, analyzed, frontend: Rebuilder) -> Figures | None:
     """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
     try:
-        return analyze_and_measure(entry.factory(), input_res, entry.name, analyzed, original=True)[1]
+        return frontend.analyze_and_measure(entry.factory(), input_res, entry.name, analyzed, original=True)[1]
     except (Exception, SystemExit):
         return None
 
@@ -405,7 +428,8 @@ def _fix(verdict: Verdict, before: Figures | None, result: Result, entry: ModelE
     return Fix(
         applicability=applicability,
         description=description,
-        edits=tuple(_edit(site, new) for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
+        edits=tuple(search.frontend.edit(site, new)
+                    for site, new in sorted(candidate.changes().items(), key=lambda c: astuple(c[0]))),
         models=tuple(name for name, _ in changed_models),
         model_files=tuple(file for _, file in changed_models),
         i_min_after=trial.i_min,

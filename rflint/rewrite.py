@@ -28,6 +28,9 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from .diagnostics import Edit
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # the tokenizer's line ends, kept
+# An insertion (``old`` empty) adds one keyword argument after a literal: Keras's
+# ``AveragePooling2D(2)`` takes its stride from the pool size, so the fix adds ``strides=``.
+_KEYWORD_INSERTION = re.compile(r", [a-z_]+=(\d+)")
 
 
 class RewriteError(Exception):
@@ -57,12 +60,14 @@ def apply_edits(file: str | os.PathLike, edits: Iterable[Edit], expected_sha256:
     }
     new_values = {}
     for edit in replacements:
+        if not edit.old:
+            continue
         node, position = literals.get((edit.line, edit.column), (None, None))
         end = None if position is None else (position.end.line, position.end.column + 1)
         if node is None or node.value != edit.old or end != (edit.end_line, edit.end_column):
             raise RewriteError(f"{file}:{edit.line}:{edit.column}: no integer literal {edit.old!r} here")
         new_values[node] = edit.new
-    new_text = wrapper.module.visit(_LiteralReplacer(new_values)).code
+    new_text = _inserted(wrapper.module.visit(_LiteralReplacer(new_values)).code, replacements)
     _check_only_literals_changed(file, text, new_text, replacements)
     return new_text
 
@@ -209,6 +214,16 @@ class _LiteralReplacer(cst.CSTTransformer):
         return updated_node
 
 
+def _inserted(text: str, edits: list[Edit]) -> str:
+    """``text`` with the insertion edits spliced in, right to left (the literal edits
+    keep their lengths' columns: they are at other positions)."""
+    lines = _LINE.findall(text)
+    for edit in sorted((e for e in edits if not e.old), key=lambda e: (e.line, e.column), reverse=True):
+        line = lines[edit.line - 1]
+        lines[edit.line - 1] = line[:edit.column - 1] + edit.new + line[edit.column - 1:]
+    return "".join(lines)
+
+
 def _read_unchanged(file, expected_sha256: str) -> bytes:
     with open(file, "rb") as handle:
         data = handle.read()
@@ -239,7 +254,7 @@ def _replacements(file, edits: Iterable[Edit]) -> list[Edit]:
     for edit in edits:
         if os.path.abspath(edit.file) != os.path.abspath(file):
             raise RewriteError(f"{file}: an edit for another file: {edit.file}")
-        if not edit.new.isdigit():
+        if not (edit.new.isdigit() or (not edit.old and _KEYWORD_INSERTION.fullmatch(edit.new))):
             raise RewriteError(f"{edit.file}:{edit.line}:{edit.column}: {edit.new!r} is not an integer literal")
         known = by_position.setdefault((edit.line, edit.column), edit)
         if known != edit:
@@ -260,5 +275,7 @@ def _check_only_literals_changed(file, text: str, new_text: str, edits: list[Edi
     starts = {(p.start.line, p.start.column + 1): node.value
               for node, p in reparsed.items() if isinstance(node, cst.Integer)}
     for edit in edits:
-        if starts.get((edit.line, edit.column)) != edit.new:
+        inserted = _KEYWORD_INSERTION.fullmatch(edit.new) if not edit.old else None
+        column = edit.column + inserted.start(1) if inserted else edit.column
+        if starts.get((edit.line, column)) != (inserted.group(1) if inserted else edit.new):
             raise RewriteError(f"{file}:{edit.line}:{edit.column}: {edit.new!r} does not parse as the new literal")

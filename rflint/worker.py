@@ -14,6 +14,7 @@ import os
 import sys
 import sysconfig
 import tokenize
+import types
 
 from . import sandbox
 from .diagnostics import Diagnostic, FileReport, ModelReport, describe_os_error
@@ -57,15 +58,16 @@ def read_source(file: str) -> str:
 
 def lint_file(file: str, job, send) -> FileReport:
     """Import ``file`` with literal provenance, then build and analyze each of its models."""
-    from .discover import find_models, with_configured
+    from .discover import with_configured
     from .literals import import_file, imported_sha256, instrumented_imports, pin_imported_sources
 
     pin_imported_sources()
     report = FileReport(file)
     try:
         source = read_source(file)
+        frontend = front_end(file, source)
         module = import_file(file, job.analyzed, fresh=False)
-        entries, report.skipped = find_models(module, file, source)
+        entries, report.skipped = frontend.find_models(module, file, source)
         entries = with_configured(entries, module, file, source, job.explicit.get(file, ()), report.skipped)
     except USER_CODE_ERRORS as error:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
@@ -74,10 +76,10 @@ def lint_file(file: str, job, send) -> FileReport:
     with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
         for entry in entries:
             send(("model", file, entry.name))
-            report.models.append(analyze_entry(entry, job))
+            report.models.append(frontend.analyze_entry(entry, job))
     report.imported_files = local_imports(job.analyzed)
     if job.search_fixes:
-        attach_fixes(entries, report, job, send)
+        attach_fixes(entries, report, job, send, frontend.rebuilder)
     # The bytes that were imported (fix trials included): --fix refuses a file that differs.
     report.hashes = {f: imported_sha256(f) or _sha256(f) for f in report.imported_files}
     for model in report.models:
@@ -85,10 +87,25 @@ def lint_file(file: str, job, send) -> FileReport:
     return report
 
 
-def attach_fixes(entries, report: FileReport, job, send) -> None:
+def front_end(file: str, source: str):
+    """What finds, analyses and rebuilds the models of a file: the Keras front end for a
+    file that imports keras (only then is keras imported), else torch's."""
+    from .keras_frontend.live import imports_keras
+
+    if imports_keras(source):
+        from .keras_frontend.live import KerasFrontEnd
+
+        return KerasFrontEnd(file, source)
+    from .discover import find_models
+
+    return types.SimpleNamespace(find_models=find_models, analyze_entry=analyze_entry, rebuilder=None)
+
+
+def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None:
     """Search fixes for the file's models that are not fully utilized, checking each
     candidate literal against every model that reads it (EfficientNet B0..B7 share a table;
-    a model that built but could not be analysed must not change either)."""
+    a model that built but could not be analysed must not change either); ``rebuilder``
+    rebuilds them for trials (torch's by default)."""
     from .fixes import search_fixes, without_building_blocks
 
     model_of = {id(entry): model for entry, model in zip(entries, report.models)}
@@ -100,7 +117,7 @@ def attach_fixes(entries, report: FileReport, job, send) -> None:
         if result is not None and not result.fully_utilized():
             send(("model", report.file, f"{entry.name} (fix search)"))
             siblings = [s for s in known if s[0] is not entry]
-            model_of[id(entry)].fixes = search_fixes(entry, result, job, siblings, trials, progress)
+            model_of[id(entry)].fixes = search_fixes(entry, result, job, siblings, trials, progress, rebuilder)
 
 
 def _sha256(file: str) -> str:

@@ -31,11 +31,13 @@ def block(run: RunSummary, diagnostic: Diagnostic, sources: dict[str, list[str] 
 
 
 def read_lines(file: str) -> list[str] | None:
+    """The file's lines; None for a binary file (a saved ``.keras`` archive) or an unreadable one."""
     try:
         with open(file, encoding="utf-8", errors="replace") as handle:
-            return handle.read().splitlines()
+            text = handle.read()
     except OSError:
         return None
+    return None if "\x00" in text else text.splitlines()
 
 
 def code_frame(diagnostic: Diagnostic, source: list[str] | None) -> list[str]:

@@ -1,0 +1,3 @@
+"""Stands in for keras in tests that must run without it."""
+
+raise ImportError("keras is blocked in this test")
