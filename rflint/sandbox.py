@@ -109,6 +109,11 @@ def _leave_the_network() -> None:
     uid, gid = os.getuid(), os.getgid()
     libc = ctypes.CDLL(None, use_errno=True)
     clone_newuser, clone_newnet = 0x10000000, 0x40000000
+    if os.geteuid() == 0:
+        # root needs no user namespace, and inside one it would lose its access to files of
+        # users the namespace does not map (a 0640 model file of another user: EACCES)
+        libc.unshare(clone_newnet)
+        return
     if libc.unshare(clone_newuser | clone_newnet) != 0:
         return
     try:

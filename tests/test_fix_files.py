@@ -181,8 +181,8 @@ def test_the_next_run_removes_temporaries_of_an_interrupted_write(tmp_path):
 def test_fixed_counts_the_diagnostics_that_disappeared(tmp_path):
     folder = project(tmp_path / "p", {"net.py": MODEL})
     before = rflint(".", "--input-res", "24", "--no-cache", cwd=folder)
-    assert before.stdout.endswith("Found 2 errors.\n")  # RF003 and RF002, both gone after one fix
-    assert fix(folder).stdout == "Found 2 errors (2 fixed, 0 remaining).\n"
+    assert "\nFound 2 errors.\n" in before.stdout  # RF003 and RF002, both gone after one fix
+    assert fix(folder).stdout == "Found 2 errors (2 fixed, 0 remaining).\n1 model analyzed, 0 skipped.\n"
 
 
 @pytest.mark.parametrize("trials", [10, pytest.param(100, marks=pytest.mark.slow)])
