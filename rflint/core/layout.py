@@ -181,13 +181,15 @@ class Mixing:
 def mixed(layout: Layout, dims: Iterable[int]) -> Mixing:
     """Mixing every position along ``dims``: per axis, the extent of the positions the mixed
     pieces span (sum of (size - 1) * step, plus one), or the whole axis if the mixed pieces
-    are all the pieces of that axis the tensor has."""
+    include its coarsest one: they then span the whole map at any resolution, all of it
+    or a grid over it (MaxViT's grid attention, MobileViT's attention across patches)."""
     dims = set(d % layout.rank for d in dims)
     extent: dict[int, int] = {}
     whole = {a for d in dims for p in layout.dims[d] if p.axis == TOKENS for a in p.axes}
     for axis in layout.axes(dims) - whole:
         chosen = [p for d in dims for p in layout.dims[d] if p.axis == axis]
-        if len(chosen) == sum(1 for d in layout.dims for p in d if p.axis == axis):
+        coarsest = max((p for d in layout.dims for p in d if p.axis == axis), key=lambda p: p.step)
+        if coarsest in chosen:
             whole.add(axis)
         else:
             extent[axis] = sum((p.size - 1) * p.step for p in chosen) + 1
