@@ -25,8 +25,9 @@ def _timm(name, res=224, **kwargs):
     [
         # SpaceToDepth(4) by view -> permute -> view: a 4x4/4 patchify (r 4, j 4); stem 3x3:
         # 12; the first blocks of stages 2-4 take 2x2/2 average-pool shortcuts: 16, 24, 40
-        # (j 32); the first stage-4 3x3 conv on that path: 40 + 2 * 32.
-        ("tresnet_m", 224, 104, "layer4.0.conv1.conv"),
+        # (j 32); the 3x3 conv of the second stage-4 block, the first that reads that
+        # path: 40 + 2 * 32.
+        ("tresnet_m", 224, 104, "body.layer4.1.conv2.conv"),
         # Patch embedding 4x4/4 (r 4), patch merging (2x2/2 space-to-depth by reshape, then a
         # Linear) three times with residual skips around every attention: r_min 8, 16 (j 16);
         # stage-3 window attention, 7 tokens of 16 px: 16 + 6 * 16. Stage-4 windows cover
@@ -154,3 +155,39 @@ def test_r_max_is_the_gradient_extent(name, kwargs, res, r_max):
     model = _positive(Features(build(**kwargs)))
     assert analyze(model, res).i_max == (r_max, r_max)
     assert gradient_extent(model, res) == (r_max, r_max)
+
+
+# ----------------------------------------------------------------- third-party code
+
+@pytest.mark.parametrize(
+    "pytorchcv_name, torchvision_name, i_min",
+    [
+        # A fixed nn.AvgPool2d(7) head on the 7x7 map is global: the 3x3 convs of layer4
+        # give ResNet-18's 139 (= 11 + ... + 2 * 32), as with torchvision's adaptive pool.
+        ("resnet18", "resnet18", 139),
+        ("mobilenetv3_large_w1", "mobilenet_v3_large", 263),
+        ("mnasnet_b1", "mnasnet1_0", 283),
+    ],
+)
+def test_pytorchcv_fixed_pool_heads_match_torchvision(pytorchcv_name, torchvision_name, i_min):
+    import torchvision.models as tvm
+    from pytorchcv.model_provider import get_model
+
+    ours = analyze(functools.partial(get_model, pytorchcv_name, pretrained=False), 224)
+    theirs = analyze(functools.partial(tvm.get_model, torchvision_name, weights=None), 224)
+    assert ours.i_min == theirs.i_min == (i_min, i_min)
+    assert not ours.unknown_ops
+
+
+def test_bninception_by_hand():
+    """pytorchcv's and pretrainedmodels' BN-Inception, AvgPool2d(7) head: conv 7x7/2 (7),
+    max pool 3x3/2 (11, j 4), 3x3 (19), max pool 3x3/2 (27, j 8); the reduction units'
+    3x3/2 max pools (1x1 branches keep r_min elsewhere): 43 (j 16), 75 (j 32); then the
+    double-3x3 branch of the next unit: 75 + 64 + 64 = 203 < 224, no RF003."""
+    import pretrainedmodels
+    from pytorchcv.model_provider import get_model
+
+    pytorchcv = analyze(functools.partial(get_model, "bninception", pretrained=False), 224)
+    assert pytorchcv.i_min == (203, 203)
+    assert pytorchcv.layer("features.stage3.unit2.branches.branch3.conv3.conv").r_in_min == (139, 139)
+    assert analyze(functools.partial(pretrainedmodels.bninception, pretrained=None), 224).i_min == (203, 203)
