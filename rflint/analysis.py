@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from .build import build, meta_copy, type_names
-from .capture import capture, input_spec
+from .capture import capture_fx, input_spec
+from .capture_fallback import capture_eager
 from .core.graph import analyze_graph
 from .result import Result, Site, as_resolution
 
@@ -125,6 +126,21 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
         source=source,
         factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
     )
+
+
+def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=None):
+    """The fx capture (of ``traced``, the model's trace from ``input_spec``, where fx could
+    trace it), or the eager one if fx cannot trace or run the model.
+
+    If the eager capture fails too, its error is raised: it comes from running the
+    model's own code, so it says why the model does not run at ``input_res``.
+    """
+    if traced is not None:
+        try:
+            return capture_fx(model, input_res, channels, traced)
+        except Exception:
+            pass
+    return capture_eager(model, input_res, channels)
 
 
 def _capture_with_channels(model: nn.Module, res, spec, components: frozenset[str]):

@@ -35,9 +35,6 @@ from .literals import origin_of
 from .result import Site
 from .torch_ops import LEAF_TYPES, Effect, Layouts, arg, effect_of_function, effect_of_module, op_name, per_axis, tensors_in as tensors
 
-# Two images, so the batch is a dimension of its own in every reshape: window partitions
-# that fold blocks into the batch (Swin, HaloNet) stay distinguishable from channels.
-BATCH_SIZE = 2
 # Shapes known without running the op (see ``known_output``).
 SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
                     nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU,
@@ -514,22 +511,5 @@ def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int, traced
     ndim = len(input_res)
     recorder = _Recorder(*(traced or trace(model)), ndim)
     with torch.no_grad():
-        recorder.run(torch.empty(BATCH_SIZE, channels, *input_res, device=META))
+        recorder.run(torch.empty(1, channels, *input_res, device=META))
     return LayerGraph(recorder.recording.nodes, ndim, _shape(recorder.output), "fx")
-
-
-def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=None) -> LayerGraph:
-    """The fx capture (of ``traced``, the model's trace from ``input_spec``, where fx could
-    trace it), or the eager one if fx cannot trace or run the model.
-
-    If the eager capture fails too, its error is raised: it comes from running the
-    model's own code, so it says why the model does not run at ``input_res``.
-    """
-    try:
-        if traced is None:
-            raise RuntimeError("fx could not trace the model")
-        return capture_fx(model, input_res, channels, traced)
-    except Exception:
-        from .capture_fallback import capture_eager  # imported by the models that need it
-
-        return capture_eager(model, input_res, channels)

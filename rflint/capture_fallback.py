@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .capture import BATCH_SIZE, Recording, _shape, is_leaf, is_torch_file, known_output, line_site, tensors
+from .capture import Recording, _shape, is_leaf, is_torch_file, known_output, line_site, tensors
 from .core.graph import LayerGraph
 from .result import Site
 
@@ -86,7 +86,7 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     """Run ``model`` once on a meta input of size ``input_res`` and record its ops."""
     ndim = len(input_res)
     recorder = _Recorder(model, ndim)
-    x = torch.empty(BATCH_SIZE, channels, *input_res, device="meta")
+    x = torch.empty(1, channels, *input_res, device="meta")
     recorder.recording.add_input("input", x)
     pre = nn.modules.module.register_module_forward_pre_hook(recorder.enter_module)
     post = nn.modules.module.register_module_forward_hook(recorder.exit_module, with_kwargs=True)

@@ -25,7 +25,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .analysis import analyze
 from .build import build
-from .capture import BATCH_SIZE
 from .diagnostics import Edit, Fix
 from .discover import ModelEntry
 from .literals import import_file, package_siblings
@@ -274,7 +273,7 @@ def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, 
     with FlopCounterMode(display=False) as counter:
         result = analyze(model, input_res, name=name)
     return result, Figures(
-        flops=counter.get_total_flops() // BATCH_SIZE,  # the analysis runs a batch: FLOPs per image
+        flops=counter.get_total_flops(),
         params=sum(p.numel() for p in model.parameters()),
         shapes=tuple((key, tuple(t.shape)) for key, t in model.state_dict().items()),
     )

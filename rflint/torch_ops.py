@@ -512,7 +512,7 @@ def _space_to_depth_by_slices(parts, dim: int, layouts: Layouts) -> Effect | Non
     if any(r is None for r in records) or len({id(r[0]) for r in records}) != 1:
         return None
     source, steps, _ = records[0]
-    if any(r[1] != steps for r in records) or len({r[2] for r in records}) < 2:
+    if any(r[1] != steps for r in records) or len({tuple(sorted(r[2].items())) for r in records}) < 2:
         return None
     src_layout = layouts.of(source)
     if any(p.spatial for p in src_layout.dims[dim]):

@@ -93,7 +93,7 @@ def test_chunk_and_split_keep_every_path():
     assert result.layer("branch").r_min == (7, 7)
     assert result.layer("tail").r_min == (5, 5)  # through the un-convolved halves
     assert result.layer("tail").r_max == (9, 9)  # through the branch
-    assert result.neutral_ops == {}
+    assert result.unknown_ops == {}
 
 
 class SamePadConv(nn.Module):
@@ -126,7 +126,7 @@ def test_non_square_kernels_grow_each_axis_on_its_own():
     assert result.underutilized((6, 30)) == [result.layer("1")]
 
 
-def test_unknown_ops_are_neutral_and_counted():
+def test_unknown_ops_are_counted_and_located():
     class Odd(nn.Module):
         def __init__(self):
             super().__init__()
@@ -135,4 +135,8 @@ def test_unknown_ops_are_neutral_and_counted():
         def forward(self, x):
             return torch.special.i0(self.conv(x))
 
-    assert rflint.analyze(Odd(), input_res=16).neutral_ops == {"special_i0": 1}
+    result = rflint.analyze(Odd(), input_res=16)
+    assert result.unknown_ops == {"special_i0": 1}
+    assert result.neutral_ops == result.unknown_ops  # 0.1's name, kept one version
+    [call] = result.unknown
+    assert call.called_at.line == Odd.forward.__code__.co_firstlineno + 1

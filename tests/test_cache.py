@@ -29,7 +29,7 @@ def synthetic_report(file: str, imported: tuple[str, ...] = (), layers: int = 3)
               called_at=site, constructed_at=(site,), stride_literals=(site, None))
         for i in range(layers)
     ]
-    result = Result("Net", (224, 224), convs, i_min=(5, 5), i_max=(9, 9), neutral_ops={"relu": 2},
+    result = Result("Net", (224, 224), convs, i_min=(5, 5), i_max=(9, 9), unknown_ops={"relu": 2},
                     component_types=frozenset({"net:Block"}))
     model = ModelReport("Net", file, 7, 1, (224, 224), kind="class", result=result,
                         type_name="net:Net", component_types=frozenset({"net:Block"}))

@@ -76,7 +76,7 @@ def all_paths(nodes):
 
 def step(op, r, j, axis):
     """One layer of the recurrence on one axis, written from METHOD.md's formulas."""
-    if op is NEUTRAL:
+    if op is NEUTRAL or op is None:
         return r, j
     k = op.kernel[axis]
     d = op.dilation[axis]
@@ -88,19 +88,33 @@ def step(op, r, j, axis):
     return r + (k_eff - 1) * j, j * s
 
 
+def sees_all(op, axis) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and axis in op.unbounded)
+
+
 def fold(nodes, path, axis):
-    """(r before the last node's op, r after, j after, passes_global) along one path."""
+    """(r before the last node's ops, r after, j after, passes an op that sees this axis
+    whole, passes an op that sees any axis whole) along one path. A node with per-input
+    ops applies the op of the input the path came from, then its own op."""
     r, j = F(1), F(1)
     r_before = r
-    through_global = False
+    through_global = through_any = False
+    previous = None
     for v in path:
+        node = nodes[v]
+        ops = [node.op]
+        if node.edge_ops is not None and previous is not None:
+            ops.insert(0, node.edge_ops[node.inputs.index(previous)])
         r_before = r
-        op = nodes[v].op
-        if op is GLOBAL:
-            through_global = True
-            continue
-        r, j = step(op, r, j, axis)
-    return r_before, r, j, through_global
+        for op in ops:
+            if op is GLOBAL or (isinstance(op, Window) and op.unbounded):
+                through_any = True
+            if sees_all(op, axis):
+                through_global = True
+                continue
+            r, j = step(op, r, j, axis)
+        previous = v
+    return r_before, r, j, through_global, through_any
 
 
 def oracle(nodes, ndim):
@@ -108,9 +122,9 @@ def oracle(nodes, ndim):
     out = []
     for v, ps in enumerate(all_paths(nodes)):
         per_axis = [[fold(nodes, p, a) for p in ps] for a in range(ndim)]
-        unbounded = any(t[3] for t in per_axis[0]) if ndim else False
+        unbounded = any(t[4] for t in per_axis[0]) if ndim else False
         bounded_paths = [[t for t in per_axis[a] if not t[3]] for a in range(ndim)]
-        if not bounded_paths[0]:
+        if not all(bounded_paths):
             out.append(dict(bounded=False, unbounded=unbounded, n_paths=len(ps)))
             continue
         out.append(
@@ -165,6 +179,10 @@ def ops(draw, ndim):
     kind = draw(st.integers(0, 39))
     if kind == 0:  # GLOBAL: rare
         return GLOBAL
+    if kind == 1:  # a whole axis read (attention over rows): rare too
+        w = draw(windows(ndim))
+        axes = frozenset(draw(st.sets(st.integers(0, ndim - 1), min_size=1, max_size=ndim)))
+        return Window(w.kernel, w.stride, w.dilation, w.transposed, axes)
     if kind < 12:
         return NEUTRAL
     return draw(windows(ndim))
@@ -195,7 +213,10 @@ def dags(draw):
         )
         reachable.append(any(reachable[i] for i in inputs))
         op = draw(ops(ndim) if reachable[-1] else not_global)
-        nodes.append(Node(inputs=tuple(sorted(inputs)), op=op))
+        edge_ops = None
+        if draw(st.integers(0, 4)) == 0:  # per-input ops (attention's keys, HaloNet's blocks)
+            edge_ops = tuple(draw(ops(ndim) if reachable[i] else not_global) for i in sorted(inputs))
+        nodes.append(Node(inputs=tuple(sorted(inputs)), op=op, edge_ops=edge_ops))
     return nodes, ndim
 
 

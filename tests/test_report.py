@@ -84,7 +84,7 @@ def make_run(paths: dict[str, str], **options) -> RunSummary:
         Diagnostic("RF902", BUILD_FAILED, paths["broken"], 1, 1, 1, 1, ("Broken",), severity="warning"),
     ]
     result = Result("Net", (224, 224), [layer("stem", (4, 4)), layer("body.1", (251, 243))], (251, 243), (260, 250),
-                    neutral_ops={"ReLU": 2})
+                    unknown_ops={"ReLU": 2})
     models = [
         ModelReport("Net", net, 4, 1, (224, 224), result=result),
         ModelReport("Broken", paths["broken"], 1, 1, (224, 224), status="error", error="RuntimeError: boom",
@@ -221,7 +221,7 @@ def test_statistics_without_fixes_has_no_marker_column(paths):
 
 MODEL_KEYS = {"name": str, "file": str, "line": int, "input_res": list, "i_min": (list, type(None)),
               "i_max": (list, type(None)), "status": str, "error": (str, type(None)), "layers": int,
-              "neutral_ops": dict, "capture": (str, type(None)), "build": (str, type(None)),
+              "unknown_ops": dict, "neutral_ops": dict, "judged": (bool, type(None)), "capture": (str, type(None)), "build": (str, type(None)),
               "input_res_source": str}
 DIAGNOSTIC_KEYS = {"code": str, "name": str, "severity": str, "message": str, "file": str, "line": int,
                    "column": int, "end_line": int, "end_column": int, "model": str, "models": list,
@@ -257,10 +257,10 @@ def test_json_has_the_stable_shape(paths):
     net, broken = document["models"]
     assert net == {"name": "Net", "file": "models/net.py", "line": 4, "input_res": [224, 224],
                    "i_min": [251, 243], "i_max": [260, 250], "status": "analyzed", "error": None, "layers": 2,
-                   "neutral_ops": {"ReLU": 2}, "capture": "fx", "build": "meta", "input_res_source": "option"}
+                   "unknown_ops": {"ReLU": 2}, "neutral_ops": {"ReLU": 2}, "judged": True, "capture": "fx", "build": "meta", "input_res_source": "option"}
     assert broken == {"name": "Broken", "file": "models/broken.py", "line": 1, "input_res": [224, 224],
                       "i_min": None, "i_max": None, "status": "error", "error": "RuntimeError: boom", "layers": 0,
-                      "neutral_ops": {}, "capture": None, "build": None, "input_res_source": "config"}
+                      "unknown_ops": {}, "neutral_ops": {}, "judged": None, "capture": None, "build": None, "input_res_source": "config"}
     rf003, rf001, rf002, rf902 = document["diagnostics"]
     assert (rf003["name"], rf003["model"]) == ("not-fully-utilized", "Net, NetWide")
     assert rf003["models"] == ["Net", "NetWide"]

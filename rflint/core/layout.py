@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 from .receptive_field import NEUTRAL, Window
 
 FEATURES = -1  # channels, features, heads: positions of no input axis
-BATCH = -2  # the batch; window partitions move blocks into it
+BATCH = -2  # the batch (kept even at size 1); window partitions move blocks into it
 TOKENS = -3  # positions plus extra entries (ViT's class token): see ``Piece.parts``
 
 
@@ -108,11 +108,14 @@ class Layout:
         shape = tuple(int(n) for n in shape)
         if prod(shape) != prod(self.shape):
             raise LayoutError(f"cannot reshape {self.shape} to {shape}")
-        atoms = [p for d in self.dims for p in d]
+        # A 1-position piece merged or split away carries nothing; the batch marker is kept
+        atoms = [p for d in self.dims for p in d if p.size > 1 or p.axis == BATCH]
         out: list[Dim] = []
         for size in shape:
             taken: list[Piece] = []
             need = size
+            while atoms and atoms[0].size == 1:  # the batch marker rides with the next dimension
+                taken.append(atoms.pop(0))
             while need > 1:
                 if not atoms:
                     raise LayoutError(f"cannot reshape {self.shape} to {shape}")
@@ -165,8 +168,9 @@ def _merged(dim: list[Piece]) -> Dim:
 
 
 def pieces(axis: int, step: int, size: int) -> Dim:
-    """The dimension of one piece; a size-1 dimension carries nothing."""
-    return () if size == 1 else (Piece(axis, step, size),)
+    """The dimension of one piece. A size-1 feature dimension carries nothing; a size-1
+    spatial one still holds its axis (a conv on a 1x1 map still grows the field)."""
+    return () if size == 1 and axis == FEATURES else (Piece(axis, step, size),)
 
 
 @dataclass(frozen=True)
@@ -187,9 +191,9 @@ def mixed(layout: Layout, dims: Iterable[int]) -> Mixing:
     extent: dict[int, int] = {}
     whole = {a for d in dims for p in layout.dims[d] if p.axis == TOKENS for a in p.axes}
     for axis in layout.axes(dims) - whole:
-        chosen = [p for d in dims for p in layout.dims[d] if p.axis == axis]
-        coarsest = max((p for d in layout.dims for p in d if p.axis == axis), key=lambda p: p.step)
-        if coarsest in chosen:
+        chosen = [p for d in dims for p in layout.dims[d] if p.axis == axis and p.size > 1]
+        spanning = [p for d in layout.dims for p in d if p.axis == axis and p.size > 1]
+        if not spanning or max(spanning, key=lambda p: p.step) in chosen:
             whole.add(axis)
         else:
             extent[axis] = sum((p.size - 1) * p.step for p in chosen) + 1
@@ -280,7 +284,9 @@ def slide(layout: Layout, dims: Sequence[int], kernel: Sequence[int], stride: Se
         if not carried:
             out = out.with_dim(dim, pieces(FEATURES, 1, out_sizes[i]), out_sizes[i])
             continue
-        if len(carried) > 1 or len(layout.dims[dim]) > 1 or carried[0].step != layout.finest_step(carried[0].axis):
+        carried = [p for p in carried if p.size > 1] or carried[:1]
+        others = [p for p in layout.dims[dim] if p.size > 1 and p not in carried]
+        if len(carried) > 1 or others or carried[0].step != layout.finest_step(carried[0].axis):
             raise LayoutError("a window along a dimension that holds part of an axis or several axes")
         axis = carried[0].axis
         if i < len(covers) and covers[i]:

@@ -125,6 +125,8 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         if node.is_input:
             in_low = in_high = tuple(frozenset([one]) for _ in range(ndim))
         elif node.edge_ops is not None:
+            raw_low = tuple(frozenset().union(*(lows[i][a] for i, op in zip(node.inputs, node.edge_ops)
+                                                if not _sees_axis(op, a))) for a in range(ndim))
             edges = [_through(op, lows[i], highs[i], ndim) for i, op in zip(node.inputs, node.edge_ops)]
             in_low = tuple(pareto_min(set().union(*(low[a] for low, _ in edges))) for a in range(ndim))
             in_high = tuple(pareto_max(set().union(*(high[a] for _, high in edges))) for a in range(ndim))
@@ -148,12 +150,17 @@ def propagate(nodes: Sequence[Node], ndim: int) -> list[Field]:
         highs.append(high)
         unbounded.append(is_unbounded)
         reached.append(is_reached)
-        key = (in_low, low, high, is_unbounded)
+        before = raw_low if node.edge_ops is not None and not node.is_input else in_low  # the layer's own input
+        key = (before, low, high, is_unbounded)
         field = known.get(key)
         if field is None:
-            field = known[key] = _field(in_low, low, high, is_unbounded)
+            field = known[key] = _field(before, low, high, is_unbounded)
         fields.append(field)
     return fields
+
+
+def _sees_axis(op, axis: int) -> bool:
+    return op is GLOBAL or (isinstance(op, Window) and axis in op.unbounded)
 
 
 def _sees_all(op) -> bool:
