@@ -83,6 +83,71 @@ def test_family_i_min_by_hand(name, res, i_min, attained_by):
         assert result.layer(attained_by).r_min == (i_min, i_min)
 
 
+# ----------------------------------------------------------------- constructs these families use
+
+class GridAttention(nn.Module):
+    """MaxViT's grid attention on a 16x16 map: a 4x4 grid of tokens 4 apart per window
+    (the coarse pieces), the offsets inside the cells in the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.head = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        b, c, h, w = x.shape
+        g = 4
+        grid = x.view(b, c, g, h // g, g, w // g).permute(0, 3, 5, 2, 4, 1).reshape(-1, g * g, c)
+        mixed = torch.nn.functional.scaled_dot_product_attention(grid, grid, grid)
+        mixed = mixed.view(b, h // g, w // g, g, g, c).permute(0, 5, 3, 1, 4, 2).reshape(b, c, h, w)
+        return self.head(x + mixed)
+
+
+def test_grid_attention_sees_the_whole_map():
+    """The grid spans (4 - 1) * 4 + 1 = 13 of 16 positions here, the whole map at any size:
+    global (it was a 13-wide window). Stem 3, head on the residual path: 3 + 2 = 5."""
+    result = analyze(GridAttention(), 16)
+    assert result.unknown_ops == {}
+    assert result.i_min == (5, 5) and result.layer("head").r_max == (5, 5)
+
+
+class ClassTokenPooling(nn.Module):
+    """PiT: tokens and a class token through global attention, the class token cut off
+    (x[:, :1]) and mapped by a Linear, the patches pooled by a strided conv."""
+
+    def __init__(self):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.cls = nn.Parameter(torch.zeros(1, 1, 8))
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.cls_fc = nn.Linear(8, 8)
+        self.pool = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+        self.attn2 = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.pool2 = nn.Conv2d(8, 8, 3, stride=2, padding=1)
+
+    def forward(self, x):
+        x = self.patch(x)
+        b, c, h, w = x.shape
+        tokens = torch.cat([self.cls.expand(b, -1, -1), x.flatten(2).transpose(1, 2)], 1)
+        tokens = tokens + self.attn(tokens, tokens, tokens)[0]
+        cls, patches = self.cls_fc(tokens[:, :1]), tokens[:, 1:]
+        x = self.pool(patches.transpose(1, 2).reshape(b, c, h, w))
+        h, w = x.shape[-2:]
+        tokens = torch.cat([cls, x.flatten(2).transpose(1, 2)], 1)
+        tokens = tokens + self.attn2(tokens, tokens, tokens)[0]
+        return self.pool2(tokens[:, 1:].transpose(1, 2).reshape(b, c, h, w))
+
+
+def test_a_class_token_cut_off_holds_no_patch_field():
+    """Patch 4/4 (4, j 4), pool 3/2: 4 + 2 * 4 = 12 (j 8), pool2: 12 + 2 * 8 = 28. The class
+    token went through the residual with the patches' field 4: it used to bring that 4
+    back into the second stage (pool2 4 + ... = 20)."""
+    result = analyze(ClassTokenPooling(), 64)
+    assert "cls_fc" not in [layer.name for layer in result.layers if layer.bounded]
+    assert result.layer("pool2").r_min == (28, 28) and result.i_min == (28, 28)
+
+
 # ----------------------------------------------------------------- gradient extent
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Mish)
