@@ -142,7 +142,7 @@ class ClassTokenPooling(nn.Module):
 def test_a_class_token_cut_off_holds_no_patch_field():
     """Patch 4/4 (4, j 4), pool 3/2: 4 + 2 * 4 = 12 (j 8), pool2: 12 + 2 * 8 = 28. The class
     token went through the residual with the patches' field 4: it used to bring that 4
-    back into the second stage (pool2 4 + ... = 20)."""
+    back into the second stage at its jump 4 (pool2 4 + 2 * 4 = 12)."""
     result = analyze(ClassTokenPooling(), 64)
     assert "cls_fc" not in [layer.name for layer in result.layers if layer.bounded]
     assert result.layer("pool2").r_min == (28, 28) and result.i_min == (28, 28)
