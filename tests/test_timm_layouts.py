@@ -46,6 +46,10 @@ def _timm(name, res=224, **kwargs):
         # fusion 3x3 on the concatenated shortcut. Stage 4 (j 16): 3x3/2 (51) ... the last
         # block's 3x3 at j 32: 115 + 2 * 32.
         ("mobilevit_s", 256, 179, "stages.4.1.conv_kxk.conv"),
+        # MobileViTv2: the same conv chain; its linear attention runs 1x1 convs on
+        # (B, C, offsets, patches), which mix nothing along those dimensions (they were
+        # unknown ops) and a softmax over every patch (global).
+        ("mobilevitv2_050", 256, 179, None),
         # Stem 3x3/2, 3x3 (7, j 2); the MBConv shortcuts' 2x2/2 average pools: 9, 13, 21
         # (j 16); stage-3 block attention, 7x7 windows: 21 + 6 * 16. Grid attention mixes
         # every coarse position: global. Stage 4's 7x7 windows cover its map: global.

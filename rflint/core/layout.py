@@ -284,6 +284,8 @@ def slide(layout: Layout, dims: Sequence[int], kernel: Sequence[int], stride: Se
         if not carried:
             out = out.with_dim(dim, pieces(FEATURES, 1, out_sizes[i]), out_sizes[i])
             continue
+        if kernel[i] == 1 and stride[i] == 1 and out_sizes[i] == layout.shape[dim]:
+            continue  # a 1x1 conv mixes nothing along this dimension, whatever it holds (MobileViTv2's patches)
         carried = [p for p in carried if p.size > 1] or carried[:1]
         others = [p for p in layout.dims[dim] if p.size > 1 and p not in carried]
         if len(carried) > 1 or others or carried[0].step != layout.finest_step(carried[0].axis):
