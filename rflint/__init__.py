@@ -1,11 +1,12 @@
 """rflint: find CNN layers whose receptive field already covers the input image.
 
 ``rflint.analyze`` is loaded on first use so that ``import rflint`` (and a warm, cached
-``rflint`` run) never imports torch.
+``rflint`` run) never imports torch; ``rflint.Graph`` (a network declared by hand) never
+imports it at all.
 """
 
 __version__ = "0.1.0"
-__all__ = ["analyze", "__version__"]
+__all__ = ["analyze", "Graph", "__version__"]
 
 
 def __getattr__(name):
@@ -13,4 +14,8 @@ def __getattr__(name):
         from .analysis import analyze
 
         return analyze
+    if name == "Graph":
+        from .declared import Graph
+
+        return Graph
     raise AttributeError(f"module 'rflint' has no attribute {name!r}")

@@ -1,4 +1,5 @@
-"""Which files to lint: the ``.py`` files under the given paths, minus excluded ones.
+"""Which files to lint: the ``.py`` files (and the files of other front ends, see
+``file_kinds``: graph ``.json`` files) under the given paths, minus excluded ones.
 
 Follows ruff: ``exclude``/``extend-exclude`` globs prune folders and files found while
 walking, but a path named on the command line is linted anyway unless ``--force-exclude``
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from .config import Settings, matches_any
+from .file_kinds import wanted_while_walking
 
 
 class UsageError(FileNotFoundError):
@@ -61,7 +63,7 @@ def _walk(folders: list[Path], patterns: tuple[str, ...], root: Path, errors: li
             if entry.is_dir():
                 if not _skipped_folder(path, patterns, root):
                     (linked_folders if entry.is_symlink() else real_folders).append(path)
-            elif entry.name.endswith(".py") and entry.is_file() and not matches_any(path, patterns, root):
+            elif entry.is_file() and not matches_any(path, patterns, root) and wanted_while_walking(path):
                 files.append(path)
     return files
 

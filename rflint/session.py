@@ -124,21 +124,25 @@ class Session:
         return Path(self.args.cache_dir) if self.args.cache_dir else self.cwd / ".rflint_cache"
 
     def analyze(self) -> list:
-        """A FileReport per file: from the cache where nothing changed, else from workers."""
+        """A FileReport per file: from the cache where nothing changed, else from its front
+        end (worker processes for model files, this process for graph files)."""
         job = self.job()
         cache = self.cache(job)
         files = sorted(job.analyzed)
         cached = {f: cache.get(f) for f in files} if cache else {}
         todo = [f for f in files if cached.get(f) is None]
         self.analyzed_now = todo
-        fresh = []
-        if todo:
+        from .file_kinds import lint_in_process, needs_worker
+
+        imported = [f for f in todo if needs_worker(f)]  # model files run user code: in workers (torch)
+        fresh = lint_in_process([f for f in todo if not needs_worker(f)], job)
+        if imported:
             from .runner import run
 
-            fresh = run(todo, job, self.args.jobs)
-            for report in fresh:
-                if cache:
-                    cache.put(report)
+            fresh += run(imported, job, self.args.jobs)
+        for report in fresh:
+            if cache:
+                cache.put(report)
         self.warnings += cache.warnings if cache else []
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
 
@@ -235,10 +239,11 @@ class Session:
         """Drop diagnostics of unselected rules and those suppressed by noqa comments.
 
         ``# noqa`` applies on the diagnostic's line, ``# rflint: noqa`` on a model's def or
-        class line covers every diagnostic of that model.
+        class line covers every diagnostic of that model; graph files have ``"noqa"`` fields.
         """
         from .config import is_selected
-        from .noqa import covers, model_suppressions, suppressed
+        from .file_kinds import suppressed
+        from .noqa import covers, model_suppressions
 
         by_model = {m.name: model_suppressions(_lines(m.file), m.line) for m in models}
         return [

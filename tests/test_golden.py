@@ -22,6 +22,9 @@ CASES = {
     "fixtures-64-sarif": (["fixtures/lint", "--input-res", "64", "--format", "sarif"], 1),
     "fixtures-64-statistics": (["fixtures/lint", "--input-res", "64", "--statistics"], 1),
     "fixtures-64-show-fixes": (["fixtures/lint", "--input-res", "64", "--show-fixes"], 1),
+    "graphs-64": (["fixtures/graphs", "--input-res", "64"], 1),
+    "graphs-64-full": (["fixtures/graphs", "--input-res", "64", "--format", "full"], 1),
+    "graphs-64-json": (["fixtures/graphs", "--input-res", "64", "--format", "json"], 1),
 }
 
 

@@ -43,6 +43,11 @@ class GraphNode:
     stride_literals: tuple[Site | None, ...] = ()
     kernel_literals: tuple[Site | None, ...] = ()
 
+    @property
+    def is_input(self) -> bool:
+        """What ``receptive_field.propagate`` reads, so it can take these nodes as they are."""
+        return self.kind == "input"
+
 
 @dataclass
 class LayerGraph:
@@ -69,7 +74,7 @@ def analyze_graph(
     only where a bounded field flows through them: elsewhere they cannot change a number.
     """
     nodes = graph.nodes
-    fields = rf.propagate([rf.Node(n.inputs, n.op, n.kind == "input", n.edge_ops) for n in nodes], graph.ndim)
+    fields = rf.propagate(nodes, graph.ndim)
     layers: list[Layer] = []
     layer_index: list[int] = []
     for i, (node, f) in enumerate(zip(nodes, fields)):

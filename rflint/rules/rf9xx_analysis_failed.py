@@ -10,15 +10,17 @@ class ImportFailed(Rule):
     ## What it does
     Reports a file that could not be imported: a syntax error, a missing module, an
     exception or ``sys.exit()`` at import, bytes that are not UTF-8, or an import that
-    exceeded ``--timeout``.
+    exceeded ``--timeout``. For a graph file (``.json``, see ``docs/graph-format.md``):
+    text that is not JSON or not UTF-8, or a field that is wrong, reported at its position.
 
     ## Why is this bad?
     rflint cannot see the models of a file it cannot import, so a clean run would be a
-    silent false negative. The message names the exception type and text.
+    silent false negative. The message names the exception type and text; for a graph
+    file, the field (``layers[3].stride``), its layer and what is wrong with it.
 
     ## Use instead
     Make the file importable on its own (guard scripts with ``if __name__ == "__main__":``),
-    or exclude it (``exclude`` in ``[tool.rflint]``).
+    or exclude it (``exclude`` in ``[tool.rflint]``). Fix the named field of a graph file.
     """
 
     code = "RF901"
