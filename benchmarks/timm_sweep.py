@@ -2,7 +2,8 @@
 
 Each model runs in a process forked from this one (torch and timm are imported once), two
 at a time, under a per-model time limit, so a hang or a crash costs one row, not the
-sweep. Writes a CSV (model, capture, i_res, i_min, i_max, layers, seconds, error) and
+sweep. Writes a CSV (model, capture, i_res, i_min, i_max, layers, unknown_ops, seconds, error;
+``unknown_ops`` lists the ops of unknown spatial meaning on a bounded path as ``op:count``) and
 prints the success rate over models with at least one Conv2d and the top failure reasons.
 
     PYTHONPATH=tests/shims python benchmarks/timm_sweep.py --out sweep.csv
@@ -39,6 +40,7 @@ class Row:
     i_min: str = ""
     i_max: str = ""
     layers: int = 0
+    unknown_ops: str = ""
     seconds: float = 0.0
     error: str = ""
 
@@ -81,6 +83,7 @@ def analyze_model(name: str) -> Row:
         result = analyze(factory, input_res=res, name=name)
         row.capture, row.i_min, row.i_max = result.capture, _axes(result.i_min), _axes(result.i_max)
         row.layers = len(result.layers)
+        row.unknown_ops = " ".join(f"{op}:{count}" for op, count in sorted(result.unknown_ops.items()))
         if not any(result.i_min):
             row.error = UNBOUNDED
     except Exception as error:
@@ -149,12 +152,15 @@ def summarize(rows: list[Row], wall: float, top: int = 10) -> str:
     counted = [r for r in rows if r.counted]
     ok = [r for r in counted if r.ok]
     captures = collections.Counter(r.capture for r in ok)
+    unknown = [r for r in ok if r.unknown_ops]
     reasons = collections.Counter(failure_reason(r.error) for r in counted if not r.ok)
     seconds = sorted(r.seconds for r in counted)
     lines = [
         f"{len(ok)}/{len(counted)} models with a Conv2d analyzed ({100 * len(ok) / max(len(counted), 1):.1f}%); "
         f"{len(rows) - len(counted)} without a Conv2d skipped",
         "captures: " + ", ".join(f"{k} {v}" for k, v in captures.most_common()),
+        f"{len(unknown)} analysed models with an unknown op on a bounded path"
+        + "".join(f"\n  {r.model}: {r.unknown_ops}" for r in unknown),
     ]
     if seconds:
         lines.append(f"seconds per model: median {seconds[len(seconds) // 2]:.2f}, max {seconds[-1]:.1f}, "

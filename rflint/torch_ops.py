@@ -583,6 +583,7 @@ def _getitem(x, index, outputs, layouts: Layouts) -> Effect:
     steps, offsets = {}, {}
     source_dim = 0
     out = outputs[0]
+    extra_tokens = False  # only the class tokens taken: they hold no position of their own
     for item in index:
         if item is None:
             dims.append(())
@@ -591,19 +592,24 @@ def _getitem(x, index, outputs, layouts: Layouts) -> Effect:
             return _unknown(x, outputs, layouts)
         pieces = layout.dims[source_dim]
         size = layout.shape[source_dim]
+        carried = [p for p in pieces if p.spatial]
+        parts = _untokened(carried)
+        extras = size - prod(p.size for p in parts) if any(p.axis == lay.TOKENS for p in carried) else 0
         if isinstance(item, int):
+            extra_tokens |= item % size < extras
             source_dim += 1
             continue
         if not isinstance(item, slice):
             return _unknown(x, outputs, layouts)
         start, stop, step = item.indices(size)
         length = len(range(start, stop, step))
-        carried = [p for p in pieces if p.spatial]
-        parts = _untokened(carried)
         if length == size:
             dims.append(pieces)
-        elif any(p.axis == lay.TOKENS for p in carried) and prod(p.size for p in parts) == length:
+        elif extras and length == size - extras:
             dims.append(parts)  # the class token cut off again
+        elif extras and start == 0 and stop <= extras:
+            extra_tokens = True
+            dims.append(lay.pieces(FEATURES, 1, length))
         elif len(carried) == 1 and len(pieces) == 1:
             if step > 1:
                 stride[carried[0].axis] = step
@@ -616,11 +622,22 @@ def _getitem(x, index, outputs, layouts: Layouts) -> Effect:
         source_dim += 1
     dims.extend(layout.dims[source_dim:])
     out_layout = Layout(tuple(dims), tuple(out.shape)) if len(dims) == out.dim() else None
+    if extra_tokens:
+        return _class_tokens(layout, out_layout, layouts.ndim)
     if steps:
         layouts.slices[id(out)] = (x, steps, dict(offsets))
         op = rf.Window((1,) * layouts.ndim, tuple(stride), (1,) * layouts.ndim)
         return Effect("pool", op, [out_layout])
     return Effect("neutral", layouts=[out_layout])
+
+
+def _class_tokens(layout: Layout, out_layout: Layout | None, ndim: int) -> Effect:
+    """The class tokens cut out of a TOKENS dimension: a parameter that only attention has
+    written into, so they see every position or none, never a patch's bounded field (the
+    tensor they were cut from carries one through its residual path). Unbounded."""
+    axes = frozenset(a for d in layout.dims for p in d if p.axis == lay.TOKENS for a in p.axes)
+    op = rf.Window((1,) * ndim, (1,) * ndim, (1,) * ndim, unbounded=axes)
+    return Effect("global", op, [out_layout])
 
 
 def _split(x, args, kwargs, outputs, layouts: Layouts, name) -> Effect:

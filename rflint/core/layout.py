@@ -185,13 +185,15 @@ class Mixing:
 def mixed(layout: Layout, dims: Iterable[int]) -> Mixing:
     """Mixing every position along ``dims``: per axis, the extent of the positions the mixed
     pieces span (sum of (size - 1) * step, plus one), or the whole axis if the mixed pieces
-    are all the pieces of that axis the tensor has."""
+    include its coarsest one: they then span the whole map at any resolution, all of it
+    or a grid over it (MaxViT's grid attention, MobileViT's attention across patches)."""
     dims = set(d % layout.rank for d in dims)
     extent: dict[int, int] = {}
     whole = {a for d in dims for p in layout.dims[d] if p.axis == TOKENS for a in p.axes}
     for axis in layout.axes(dims) - whole:
         chosen = [p for d in dims for p in layout.dims[d] if p.axis == axis and p.size > 1]
-        if len(chosen) == sum(1 for d in layout.dims for p in d if p.axis == axis and p.size > 1):
+        spanning = [p for d in layout.dims for p in d if p.axis == axis and p.size > 1]
+        if not spanning or max(spanning, key=lambda p: p.step) in chosen:
             whole.add(axis)
         else:
             extent[axis] = sum((p.size - 1) * p.step for p in chosen) + 1
@@ -282,6 +284,8 @@ def slide(layout: Layout, dims: Sequence[int], kernel: Sequence[int], stride: Se
         if not carried:
             out = out.with_dim(dim, pieces(FEATURES, 1, out_sizes[i]), out_sizes[i])
             continue
+        if kernel[i] == 1 and stride[i] == 1 and out_sizes[i] == layout.shape[dim]:
+            continue  # a 1x1 conv mixes nothing along this dimension, whatever it holds (MobileViTv2's patches)
         carried = [p for p in carried if p.size > 1] or carried[:1]
         others = [p for p in layout.dims[dim] if p.size > 1 and p not in carried]
         if len(carried) > 1 or others or carried[0].step != layout.finest_step(carried[0].axis):
