@@ -37,6 +37,8 @@ class Framework:
     is_model_class: Callable[[Any], bool]
     forward: str  # the name of the method a model is called through
     base_forward: Any  # the base class's forward: a class keeping it has none of its own
+    # Keras: a subclass keeping the base ``call`` builds a functional graph in __init__: a model
+    inherited_forward_is_model: bool = False
 
 
 def is_torch_module_class(value: Any) -> bool:
@@ -218,10 +220,11 @@ def find_models(module: ModuleType, file: str, source: str,
         if name.startswith("_") or name not in lines or getattr(value, "__module__", None) != module.__name__:
             continue
         if framework.is_model_class(value):
-            if getattr(value, framework.forward, None) is framework.base_forward:
+            inherited = getattr(value, framework.forward, None) is framework.base_forward
+            if inherited and not framework.inherited_forward_is_model:
                 skip(name, f"no {framework.forward}() of its own: a base class or a container")
                 continue
-            if reason := class_skip_reason(value, framework):
+            if not inherited and (reason := class_skip_reason(value, framework)):
                 skip(name, reason)
                 continue
             kind = "class"

@@ -160,7 +160,11 @@ def bounded_rflint(*args, cwd, interrupt_when=None) -> subprocess.CompletedProce
     return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
-GOOD_FILES = {"good.py": GOOD, "pkg/__init__.py": "", "pkg/nets.py": GOOD, "pkg/more.py": GOOD.replace("good_net", "more_net")}
+# Fully utilized at 32 px (r = 31 after four stride-2 convs): no fix search, whose rebuilds
+# would race the attacks' 3-s time limit on a loaded machine.
+UTILIZED = GOOD.replace("range(6)", "range(4)")
+GOOD_FILES = {"good.py": UTILIZED, "pkg/__init__.py": "", "pkg/nets.py": UTILIZED,
+              "pkg/more.py": UTILIZED.replace("good_net", "more_net")}
 DETACHES = ("import os, subprocess\nchild = subprocess.Popen(['sleep', '3600'], start_new_session=True,"
             " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\nopen('detached.pid', 'w').write(str(child.pid))\n")
 

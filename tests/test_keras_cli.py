@@ -40,7 +40,7 @@ def test_keras_source_file_fixed_end_to_end(tmp_path):
     shutil.copy(STRIDES, target)
     run = rflint("strides.py", "--input-res", "24", "--no-cache", "--fix", cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout == "Found 4 errors (4 fixed, 0 remaining).\n"
+    assert run.stdout == "Found 8 errors (8 fixed, 0 remaining).\n4 models analyzed, 0 skipped.\n"
     golden("keras-strides-24-fixed.py.txt", target.read_text())  # re-linted by --fix: 0 remaining
 
 

@@ -107,13 +107,14 @@ def find_keras_models(module, file: str, source: str, keras) -> tuple[list, list
     """Discovery's rules (annotated or inferred factories, model classes buildable without
     arguments) with ``keras.Model`` as the model class and ``call`` as its forward. A
     ``keras.Model`` subclass without a ``call`` of its own builds a functional graph: it is
-    a model, so no base ``call`` makes a class "a base class"."""
+    a model (the base ``call`` raises NotImplementedError, but a functional model never runs it)."""
     from ..discover import Framework, find_models
 
     def is_model_class(value) -> bool:
         return inspect.isclass(value) and issubclass(value, keras.Model)
 
-    return find_models(module, file, source, Framework(is_model_class, "call", None))
+    framework = Framework(is_model_class, "call", keras.Model.call, inherited_forward_is_model=True)
+    return find_models(module, file, source, framework)
 
 
 # -- build and analyse -------------------------------------------------------------------
