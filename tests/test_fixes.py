@@ -360,7 +360,10 @@ def flops_ratio(fix: dict) -> float:
 
 # torchvision's detection and segmentation models build MobileNetV3-large from its table rows.
 LARGE_READERS = ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
-                 "ssdlite320_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+                 "ssdlite320_mobilenet_v3_large"]
+# Built without backbone weights, the segmentation models show they do not read the row's
+# stride: their backbone is dilated, so torchvision replaces that stride by 1 (dilation 2).
+DILATED = ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
 
 
 def test_mobilenet_v3_large_last_downsampling_is_advice_naming_the_models_reading_it(torchvision_fixes):
@@ -373,7 +376,7 @@ def test_mobilenet_v3_large_last_downsampling_is_advice_naming_the_models_readin
     assert best["params_after"] == best["params_before"]
     # Never applied: the row is read by detection and segmentation models that have no RF003
     # (they cannot be analysed on the meta device), and applying it would change them.
-    assert set(LARGE_READERS) <= set(best["models"])
+    assert set(LARGE_READERS) <= set(best["models"]) and not set(DILATED) & set(best["models"])
     assert ("; not applied: it would also change fasterrcnn_mobilenet_v3_large_320_fpn,"
             " fasterrcnn_mobilenet_v3_large_fpn (faster_rcnn.py, not analysable)") in best["description"]
     # Measured: 433.2M -> 709.6M FLOPs (216.6M -> 354.8M MACs), x1.638; paper 0.24B -> 0.38B MACs, x1.58.
