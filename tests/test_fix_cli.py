@@ -44,7 +44,7 @@ def test_fix_applies_what_changes_no_healthy_model_and_says_what_it_did(fixed_co
     # were not named on the command line read the same table row.
     second = rflint(*FILES, "--input-res", "224", "--no-cache", "--format", "full", cwd=copy)
     assert second.returncode == 1
-    [rf003] = [line for line in second.stdout.splitlines() if "RF003" in line]
+    [rf003] = [line for line in second.stdout.splitlines() if ": RF003 " in line]  # advice text names RF003 too
     assert "[mobilenet_v3_large]" in rf003
     assert ("help: stride 2 -> 1 of features.13.block.1.0: I_min 263 -> 199; not applied: it would also change"
             " fasterrcnn_mobilenet_v3_large_320_fpn, fasterrcnn_mobilenet_v3_large_fpn (faster_rcnn.py, not"
