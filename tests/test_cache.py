@@ -431,6 +431,8 @@ def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "torch_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # torch from this environment
+    # rflint from this checkout: an editable install's own .pth is not read through the line above
+    (site / "rflint_checkout.pth").write_text(str(Path(__file__).resolve().parents[1]) + "\n")
     project = tmp_path / "project"
     project.mkdir()
     (project / "net.py").write_text(STALE_NET)

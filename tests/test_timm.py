@@ -152,7 +152,7 @@ def _entry(target, **kwargs):
         (tvm.inception_v3, {}, (299, 299)),
         (tvm.efficientnet_b3, {}, (300, 300)),
         (tvm.video.r3d_18, {}, None),  # video crops are not image sizes
-        (tvm.segmentation.fcn_resnet50, {}, None),  # segmentation weights declare no crop
+        (tvm.segmentation.fcn_resnet50, {}, (520, 520)),  # segmentation weights: their resize_size (issue 16)
     ],
 )
 def test_declared_resolution(target, kwargs, expected):
