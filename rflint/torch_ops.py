@@ -392,7 +392,7 @@ def _adaptive(x, out, layouts: Layouts, n: int) -> Effect:
     if all(o == 1 for o in sizes_out) or any(i % o for i, o in zip(sizes_in, sizes_out)):
         effect = _sliding("pool", x, out, layouts, sizes_in, sizes_in, (1,) * n, (0,) * n)
         if effect.kind != "unknown":
-            effect.kind, effect.op = "global", _all_unbounded(effect.op, layouts.ndim, layouts.of(x), x.dim() - n)
+            effect.kind, effect.op = "global", _all_unbounded(layouts.ndim, layouts.of(x), x.dim() - n)
         return effect
     factors = tuple(i // o for i, o in zip(sizes_in, sizes_out))
     if all(f == 1 for f in factors):
@@ -400,7 +400,7 @@ def _adaptive(x, out, layouts: Layouts, n: int) -> Effect:
     return _sliding("pool", x, out, layouts, factors, factors, (1,) * n, (0,) * n)
 
 
-def _all_unbounded(op, ndim: int, layout: Layout, first_dim: int):
+def _all_unbounded(ndim: int, layout: Layout, first_dim: int):
     axes = layout.axes(range(first_dim, layout.rank))
     if not axes:
         return rf.NEUTRAL
@@ -670,11 +670,10 @@ def _mixing(kind, x, out, layouts: Layouts, dims, keep=True) -> Effect:
             out_layout = out_layout.reshape(tuple(out.shape)) if prod(out.shape) == prod(out_layout.shape) else None
     if out_layout is None:
         return _unknown(x, [out], layouts)
-    finest = {a: layout.finest_step(a) for a in layout.axes()}
-    op, out_layout = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
+    op, out_layout = lay.mixing_op(mixes, out_layout, layouts.ndim, layout)
     if op is not rf.NEUTRAL:
         kind = "global" if isinstance(op, rf.Window) and op.unbounded and not _bounded_axes(op, layouts.ndim) \
-            else ("attention" if kind == "attention" else kind if kind != "neutral" else "attention" if keep else "pool")
+            else kind if kind != "neutral" else "attention" if keep else "pool"
     return Effect(kind, op, [out_layout])
 
 
@@ -715,8 +714,7 @@ def _linear(x, out, layouts: Layouts) -> Effect:
         return Effect("linear", rf.Window((1,) * layouts.ndim, (1,) * layouts.ndim, (1,) * layouts.ndim), [out_layout])
     mixes = lay.mixed(layout, [layout.rank - 1])
     out_layout = layout.with_dim(layout.rank - 1, lay.pieces(FEATURES, 1, out.shape[-1]), out.shape[-1])
-    finest = {a: layout.finest_step(a) for a in layout.axes()}
-    op, out_layout = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
+    op, out_layout = lay.mixing_op(mixes, out_layout, layouts.ndim, layout)
     return Effect("linear", op, [out_layout])
 
 
@@ -804,8 +802,7 @@ def _keyed_mixing(query, keyed, token_dims, outputs, layouts: Layouts) -> Effect
         out_layout = _aligned([query], out, layouts)
     key_layout = layouts.of(keyed[0])
     mixes = lay.mixed(key_layout, [token_dims[0]])
-    finest = {a: key_layout.finest_step(a) for a in key_layout.axes()}
-    op, _ = lay.mixing_op(mixes, out_layout, layouts.ndim, finest)
+    op, _ = lay.mixing_op(mixes, out_layout, layouts.ndim, key_layout)
     extra = [Layout.plain(tuple(o.shape)) for o in outputs[1:]]  # attention weights
     return Effect(_kind_of_edges([op], layouts.ndim), op, [out_layout, *extra], sources=[query, *keyed])
 
@@ -908,14 +905,13 @@ def _contraction(operands, inputs, output, outputs, layouts: Layouts) -> Effect:
     out_layout = Layout(tuple(out_dims), tuple(out.shape))
     edge_ops, final, node_op = [], out_layout, rf.NEUTRAL
     for i, (spec, layout) in enumerate(zip(inputs, layouts_in)):
-        finest = {a: layout.finest_step(a) for a in layout.axes()}
         summed = lay.mixed(layout, [d for d, letter in enumerate(spec) if letter not in output])
-        op, rescaled = lay.mixing_op(summed, out_layout, layouts.ndim, finest)
+        op, rescaled = lay.mixing_op(summed, out_layout, layouts.ndim, layout)
         if rescaled != out_layout:
             final = rescaled
         edge_ops.append(_broadcast_over_finer(op, spec, layout, output, out_layout, layouts.ndim))
         if folded[i]:  # every output position now holds these positions, whichever operand it came from
-            node_op, _ = lay.mixing_op(lay.mixed(layout, folded[i]), out_layout, layouts.ndim, finest)
+            node_op, _ = lay.mixing_op(lay.mixed(layout, folded[i]), out_layout, layouts.ndim, layout)
     kind = _kind_of_edges([*edge_ops, node_op], layouts.ndim)
     return Effect(kind, node_op, [final] + [None] * (len(outputs) - 1), sources=list(operands),
                   edge_ops=tuple(edge_ops))

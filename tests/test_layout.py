@@ -75,7 +75,7 @@ def test_reduction_over_fine_blocks_coarsens_the_output():
     # mean over the fine piece of H: a window of 4 with stride 4 (average pooling by reshape)
     blocks = image(16, 16).reshape((2, 4, 4, 4, 16))
     out = Layout(blocks.dims[:3] + blocks.dims[4:], (2, 4, 4, 16))
-    op, rescaled = lay.mixing_op(lay.mixed(blocks, [3]), out, 2, {H: 1, W: 1})
+    op, rescaled = lay.mixing_op(lay.mixed(blocks, [3]), out, 2, blocks)
     assert op == Window((4, 1), (4, 1), (1, 1))
     assert rescaled.dims[2] == (Piece(H, 1, 4),)
 

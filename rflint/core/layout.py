@@ -200,8 +200,8 @@ def mixed(layout: Layout, dims: Iterable[int]) -> Mixing:
     return Mixing(extent, frozenset(whole))
 
 
-def mixing_op(mixes: Mixing, out: Layout, ndim: int, inputs_finest: dict[int, int]):
-    """The receptive-field op of a mixing (and the output layout, rescaled).
+def mixing_op(mixes: Mixing, out: Layout, ndim: int, source: Layout):
+    """The receptive-field op of mixing ``source`` (and the output layout, rescaled).
 
     Along each axis, the output's positions are its finest remaining pieces: if mixing
     consumed the finest pieces of the input (a reduction over blocks, a Linear over
@@ -213,7 +213,7 @@ def mixing_op(mixes: Mixing, out: Layout, ndim: int, inputs_finest: dict[int, in
     for axis in range(ndim):
         if axis in unbounded:
             continue
-        finest_in = inputs_finest.get(axis)
+        finest_in = source.finest_step(axis)
         finest_out = out.finest_step(axis)
         factor = 1
         if finest_in is not None and finest_out is not None and finest_out > finest_in:

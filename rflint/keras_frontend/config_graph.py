@@ -450,14 +450,10 @@ def _mixing(builder: GraphBuilder, name: str, path: str, op_type: str, x: Tensor
             out: Layout, bounded_kind: str) -> Tensor:
     """A node that mixes every position along ``dims`` of ``x`` (Dense, global pooling,
     softmax), with the op the layout algebra derives."""
-    op, out = mixing_op(mixed(x.layout, dims), out, builder.ndim, _finest(x.layout, builder.ndim))
+    op, out = mixing_op(mixed(x.layout, dims), out, builder.ndim, x.layout)
     if bounded_kind == "linear" and op is rf.NEUTRAL:  # a channels-only Dense: a 1x1, as torch's Linear
         op = rf.Window((1,) * builder.ndim, (1,) * builder.ndim, (1,) * builder.ndim)
     return Tensor(builder.add(name, op_type, _kind_of(op, bounded_kind, builder.ndim), [x], op, path), out)
-
-
-def _finest(layout: Layout, ndim: int) -> dict[int, int]:
-    return {a: layout.finest_step(a) for a in layout.axes()}
 
 
 def _kind_of(op, bounded_kind: str, ndim: int) -> str:
@@ -524,7 +520,7 @@ def _attention(builder: GraphBuilder, call: LayerCall, args, kwargs) -> Tensor:
     for keyed in (key, value):
         rank = keyed.layout.rank
         dims = [a % rank for a in _tuple(axes, 1)] if axes is not None else list(range(1, rank - 1))
-        op, _ = mixing_op(mixed(keyed.layout, dims), out, builder.ndim, _finest(keyed.layout, builder.ndim))
+        op, _ = mixing_op(mixed(keyed.layout, dims), out, builder.ndim, keyed.layout)
         edge_ops.append(op)
     windows = [op for op in edge_ops if op is not rf.NEUTRAL]
     kind = "neutral" if not windows else "global" if all(_kind_of(op, "attention", builder.ndim) == "global"
