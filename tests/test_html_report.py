@@ -193,9 +193,9 @@ def pixels_near(image: np.ndarray, color: str, tolerance: int = 8) -> int:
 
 
 def test_chromium_renders_the_chart_and_the_coloured_rows(mobilenet_report, tmp_path):
-    image = chromium_screenshot(mobilenet_report, tmp_path / "shot.png", height=2200)
+    image = chromium_screenshot(mobilenet_report, tmp_path / "shot.png", height=3400)  # the whole table
     pixels = np.asarray(image)
-    assert image.size == (1280, 2200)
+    assert image.size == (1280, 3400)
     assert len(image.getcolors(maxcolors=1 << 24)) > 200  # text, curves, bands: not a blank page
     assert (pixels.min(axis=-1) < 240).mean() > 0.05
     row = 1100 * 14  # a table row is about 1100 x 15 px
