@@ -91,7 +91,7 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     pre = nn.modules.module.register_module_forward_pre_hook(recorder.enter_module)
     post = nn.modules.module.register_module_forward_hook(recorder.exit_module, with_kwargs=True)
     try:
-        with torch.no_grad(), recorder:
+        with torch.no_grad(), recorder.recording.noting_progress(), recorder:
             output = model(x)
     finally:
         pre.remove()

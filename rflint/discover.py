@@ -388,14 +388,9 @@ def smallest_resolution(model: nn.Module, input_res) -> int | None:
     to LARGEST_PROBE px does. Sizes are tried in steps of PROBE_STEP up to twice
     ``input_res`` (a model whose head wants one exact final map, NASNet-A large, runs in a
     narrow band only), then doubling; the last step is bisected."""
-    from .analysis import analyze
+    from .analysis import capture_probe
 
-    def runs(size: int) -> bool:
-        try:
-            analyze(model, size)
-            return True
-        except Exception:
-            return False
+    runs = capture_probe(model)
 
     low = max(input_res) if isinstance(input_res, tuple) else input_res
     sizes = [*range(low + PROBE_STEP, 2 * low, PROBE_STEP), 2 * low]

@@ -119,6 +119,7 @@ class _PackageWorker:
 def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
     """Lint ``files`` on up to ``jobs`` package workers; reports come back sorted by file."""
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
+    from .keras_frontend import live  # noqa: F401  every file asks it whether it imports keras (0.06 s each)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
     remember_module_paths()
