@@ -115,13 +115,17 @@ def _run(args) -> int:
         return EXIT_CLEAN
     for info in session.infos:
         print(f"rflint: info: {info}", file=sys.stderr)
+    if _streams(args):
+        from .session import Streamer
+
+        session.streamed = Streamer(session, _write_now)
     outcome = session.run()
     for warning in session.warnings:
         print(f"rflint: warning: {warning}", file=sys.stderr)
     if args.verbose:
         for note in outcome.notes:
             print(f"rflint: info: {note}", file=sys.stderr)
-    text = "" if args.diff else session.render(outcome)
+    text = "" if args.diff else session.streamed.rest(outcome) if session.streamed else session.render(outcome)
     if args.show_fixes:
         text += session.show_fixes(outcome)
     # A diff is bytes: each file's hunks in that file's encoding, so patch tools apply it.
@@ -146,6 +150,21 @@ def _run(args) -> int:
     if args.exit_non_zero_on_fix and outcome.changed_files:
         return EXIT_FOUND
     return EXIT_FOUND if outcome.diagnostics else EXIT_CLEAN
+
+
+def _streams(args) -> bool:
+    """Whether the output shows each file's diagnostics as it finishes: the line formats
+    printed on stdout for one lint (json, sarif and github are one document written at the
+    end; --fix and --diff show what the last pass left; --statistics counts)."""
+    from .report import STREAMED
+
+    return (args.format or "concise") in STREAMED and not (
+        args.fix or args.diff or args.statistics or args.output_file)
+
+
+def _write_now(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def entry() -> None:

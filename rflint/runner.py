@@ -116,17 +116,21 @@ class _PackageWorker:
             os.waitpid(self.pid, 0)
 
 
-def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
-    """Lint ``files`` on up to ``jobs`` package workers; reports come back sorted by file."""
+def run(files: list[str], job: Job, jobs: int, on_report=None) -> list[FileReport]:
+    """Lint ``files`` on up to ``jobs`` package workers; reports come back sorted by file.
+
+    ``on_report(report)``, if given, sees each file's report as soon as it is final (a
+    streamed output); files are then taken in path order, so that they finish in roughly
+    the order they are shown, instead of largest first."""
     from . import analysis, discover, literals  # noqa: F401  (imported once here so forked workers start warm)
     from .keras_frontend import live  # noqa: F401  every file asks it whether it imports keras (0.06 s each)
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
 
     remember_module_paths()
     gc.freeze()  # torch's million objects: the workers' collections need not walk them again
-    queues = _queues(files)
+    queues = _queues(files, in_path_order=on_report is not None)
     running: list[_PackageWorker] = []
-    reports: dict[str, FileReport] = {}
+    reports = _Reports(on_report)
     with _reaping_orphans() as sweep:
         try:
             while any(queues.values()) or running:
@@ -145,6 +149,19 @@ def run(files: list[str], job: Job, jobs: int) -> list[FileReport]:
                 for worker in running:
                     worker.end()
     return [reports[f] for f in sorted(reports)]
+
+
+class _Reports(dict):
+    """The reports received so far, by file; each is passed on as it arrives."""
+
+    def __init__(self, on_report=None):
+        super().__init__()
+        self.on_report = on_report
+
+    def __setitem__(self, file: str, report: FileReport) -> None:
+        super().__setitem__(file, report)
+        if self.on_report is not None:
+            self.on_report(report)
 
 
 def _receive(worker: _PackageWorker, queues, running, reports, job: Job) -> None:
@@ -212,10 +229,11 @@ def _failed_import(file: str, why: str) -> FileReport:
     return FileReport(file, diagnostics=[failure("RF901", file, 1, 1, f"cannot import: {why}")])
 
 
-def _queues(files: list[str]) -> dict[str, list[str]]:
-    """Files by package root, largest first (the slowest to analyze, roughly)."""
+def _queues(files: list[str], in_path_order: bool = False) -> dict[str, list[str]]:
+    """Files by package root, largest first (the slowest to analyze, roughly), or in path
+    order for an output shown in that order as files finish."""
     queues: dict[str, list[str]] = {}
-    for file in sorted(files, key=lambda f: (-os.path.getsize(f), f)):
+    for file in sorted(files, key=lambda f: f if in_path_order else (-os.path.getsize(f), f)):
         queues.setdefault(package_root(file), []).append(file)
     return queues
 

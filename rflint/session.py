@@ -95,6 +95,7 @@ class Session:
     analyzed_now: list[str] = field(default_factory=list)  # files the last analyze() did not take from the cache
     failed_writes: int = 0  # files --fix could not write (each has a warning): the run exits 1
     refused: set[str] = field(default_factory=set)  # files not to try again in a later fix pass
+    streamed: "Streamer | None" = None  # shows the diagnostics of each file as it finishes
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -162,11 +163,21 @@ class Session:
         from .file_kinds import lint_in_process, needs_worker
 
         imported = [f for f in todo if needs_worker(f)]  # model files run user code: in workers (torch)
-        fresh = lint_in_process([f for f in todo if not needs_worker(f)], job)
-        if imported:
-            from .runner import run
+        show = self.streamed.expect(files) if self.streamed else None
+        try:
+            for report in [r for r in cached.values() if r] if show else []:
+                show(report)
+            fresh = lint_in_process([f for f in todo if not needs_worker(f)], job)
+            for report in fresh if show else []:
+                show(report)
+            if imported:
+                from .runner import run
 
-            fresh += run(imported, job, self.args.jobs)
+                fresh += run(imported, job, self.args.jobs, show)
+        except KeyboardInterrupt:
+            if self.streamed:
+                self.streamed.show_finished()  # what an interrupted run found
+            raise
         for report in fresh:
             if cache:
                 cache.put(report)
@@ -353,3 +364,59 @@ class Session:
         from .cache import clean
 
         clean(self.cache_dir)
+
+
+def _identity(diagnostic: Diagnostic) -> tuple:
+    d = diagnostic
+    return d.code, d.file, d.line, d.column, d.models, d.message
+
+
+class Streamer:
+    """The concise and full output as files finish: each file's diagnostics (those of its
+    own report, selected and suppressed as the run's are) once it and every file before
+    it in path order are done, then at the end whatever the run's cross-file view adds and
+    the summary. In path order, a finished run prints exactly what sorting at the end
+    printed, whatever order the workers finish in; an interrupted one shows every file
+    that finished (see ``show_finished``)."""
+
+    def __init__(self, session: Session, write):
+        self.session = session
+        self.write = write  # text -> None, flushed
+        self.waiting: list[str] = []  # files not shown yet, in path order
+        self.finished: dict[str, object] = {}  # file -> report, waiting for an earlier file
+        self.shown: set[tuple] = set()
+
+    def expect(self, files: list[str]):
+        """Start a run over ``files``; returns what takes each file's report."""
+        self.waiting, self.finished = sorted(files), {}
+        return self.finish
+
+    def finish(self, report) -> None:
+        self.finished[report.file] = report
+        while self.waiting and self.waiting[0] in self.finished:
+            self.show(self.finished.pop(self.waiting.pop(0)))
+
+    def show_finished(self) -> None:
+        """Every finished file not shown yet (the run was interrupted: no earlier file will come)."""
+        for file in sorted(self.finished):
+            self.show(self.finished.pop(file))
+
+    def show(self, report) -> None:
+        from .lint import collect
+        from .report import STREAMED
+
+        models, diagnostics = collect([report])
+        diagnostics = self.session.filter(diagnostics)
+        if diagnostics:
+            self.shown |= set(map(_identity, diagnostics))
+            show_diagnostics, _ = STREAMED[self.session.args.format or "concise"]
+            self.write(show_diagnostics(self.session.summary(Outcome(models, diagnostics)), diagnostics))
+
+    def rest(self, outcome: Outcome) -> str:
+        """The diagnostics the per-file view did not show (a line shared by models of
+        several files, merged), then the summary."""
+        from .report import STREAMED
+
+        show_diagnostics, end = STREAMED[self.session.args.format or "concise"]
+        run = self.session.summary(outcome)
+        return show_diagnostics(run, [d for d in outcome.diagnostics if _identity(d) not in self.shown]) + end(run)

@@ -92,6 +92,11 @@ def render_statistics(run: RunSummary, as_json: bool = False) -> str:
 # The format modules import RunSummary and the helpers above, so they load last.
 from . import concise, full, github, json_format, sarif  # noqa: E402
 
+# Formats shown as files finish: (the diagnostics of some files, what ends the output).
+STREAMED = {
+    "concise": (concise.render_diagnostics, concise.render_end),
+    "full": (full.render_diagnostics, full.render_end),
+}
 FORMATS = {
     "concise": concise.render,
     "full": full.render,

@@ -8,13 +8,19 @@ from . import RunSummary, with_models
 
 
 def render(run: RunSummary) -> str:
-    lines = [diagnostic_line(run, d) for d in run.diagnostics]
+    return render_diagnostics(run, run.diagnostics) + render_end(run)
+
+
+def render_diagnostics(run: RunSummary, diagnostics: list[Diagnostic]) -> str:
+    """Some of the run's diagnostics: a streamed output prints each file's as it finishes."""
+    return "".join(diagnostic_line(run, d) + "\n" for d in diagnostics)
+
+
+def render_end(run: RunSummary) -> str:
+    """What follows the diagnostics: a blank line and the summary (nothing with --quiet)."""
     if run.quiet:
-        return "".join(line + "\n" for line in lines)
-    if lines:
-        lines.append("")
-    lines += summary(run)
-    return "".join(line + "\n" for line in lines)
+        return ""
+    return "".join(line + "\n" for line in ([""] if run.diagnostics else []) + summary(run))
 
 
 def diagnostic_line(run: RunSummary, diagnostic: Diagnostic) -> str:

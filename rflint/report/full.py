@@ -10,13 +10,17 @@ from .concise import diagnostic_line, summary
 
 
 def render(run: RunSummary) -> str:
+    return render_diagnostics(run, run.diagnostics) + render_end(run)
+
+
+def render_diagnostics(run: RunSummary, diagnostics: list[Diagnostic]) -> str:
+    """Some of the run's diagnostics, each a block and a blank line (see concise's)."""
     sources: dict[str, list[str] | None] = {}
-    lines = []
-    for diagnostic in run.diagnostics:
-        lines += block(run, diagnostic, sources)
-        lines.append("")
-    lines += summary(run)
-    return "".join(line + "\n" for line in lines)
+    return "".join(line + "\n" for diagnostic in diagnostics for line in [*block(run, diagnostic, sources), ""])
+
+
+def render_end(run: RunSummary) -> str:
+    return "".join(line + "\n" for line in summary(run))
 
 
 def block(run: RunSummary, diagnostic: Diagnostic, sources: dict[str, list[str] | None]) -> list[str]:
