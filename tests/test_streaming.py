@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from rflint.diagnostics import FileReport
-from rflint.lint import collect
-from rflint.session import Streamer
+from rflint.core.diagnostics import FileReport
+from rflint.core.lint import collect
+from rflint.run.session import Streamer
 
 # Four stride-2 3x3 convs: r_min = 46 >= 32, so a diagnostic at --input-res 32.
 NET = """from torch import nn
@@ -99,7 +99,7 @@ def test_machine_formats_are_one_document_at_the_end(folder):
 
 
 def report_of(file: str, code: str, line: int) -> FileReport:
-    from rflint.worker import failure
+    from rflint.core.diagnostics import failure
 
     return FileReport(file, diagnostics=[failure(code, file, line, 1, "cannot import: SyntaxError")])
 
@@ -117,7 +117,7 @@ class FakeSession:
         return diagnostics
 
     def summary(self, outcome):
-        from rflint.report import RunSummary
+        from rflint.report.summary import RunSummary
 
         return RunSummary(diagnostics=outcome.diagnostics, models=outcome.models, cwd="/")
 
@@ -139,7 +139,7 @@ def test_files_are_shown_in_path_order_and_an_interruption_shows_every_finished_
 
 
 def test_the_end_adds_only_what_the_files_did_not_show():
-    from rflint.session import Outcome
+    from rflint.run.session import Outcome
 
     streamer = Streamer(FakeSession(), lambda text: None)
     finish_file = streamer.expect(["/a.py"])
