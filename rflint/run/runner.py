@@ -127,7 +127,6 @@ def run(files: list[str], job: Job, jobs: int, on_report=None) -> list[FileRepor
     the order they are shown, instead of largest first."""
     # imported once here so that forked workers start warm
     import rflint.frontends.discover  # noqa: F401
-    import rflint.frontends.keras.live  # noqa: F401  every file asks it whether it imports keras (0.06 s each)
     import rflint.frontends.torch.analysis  # noqa: F401
     import rflint.source.literals  # noqa: F401
     import torch._dynamo  # noqa: F401  meta kernels import it on first use: once here, not once per worker
