@@ -219,7 +219,7 @@ class Recording:
         self.alive: list[torch.Tensor] = []
         self.call_names = CallNames()
         self.reading_input: set[int] = set()  # the nodes that depend on the input
-        self.input_conv_ran = False  # a conv reading the input took its channel count
+        self.input_conv_ran = False  # a conv module reading the input took its channel count
 
     @contextlib.contextmanager
     def noting_progress(self):
@@ -250,15 +250,19 @@ class Recording:
     def add_module(self, path: str | None, module: nn.Module, args, kwargs, result) -> None:
         """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
         effect = effect_of_module(module, args, kwargs, result, self.layouts)
-        self._add(effect, path or type(module).__name__, type(module).__name__, (args, kwargs), result,
-                  module_path=path)
+        reads_input = self._add(effect, path or type(module).__name__, type(module).__name__, (args, kwargs), result,
+                                module_path=path)
+        # a conv module takes exactly its in_channels (a functional conv's weight may be
+        # made from the input, as anti-aliasing filters are: it takes any count)
+        self.input_conv_ran = self.input_conv_ran or (reads_input and isinstance(module, _ConvNd))
 
     def add_function(self, target, args, kwargs, result, called_at: Site | None) -> None:
         """One call of a function or Tensor method."""
         effect = effect_of_function(target, args, kwargs, result, self.layouts)
         self._add(effect, self.call_names(target), op_name(target), (args, kwargs), result, called_at=called_at)
 
-    def _add(self, effect: Effect, name: str, op_type: str, arguments, result, **where) -> None:
+    def _add(self, effect: Effect, name: str, op_type: str, arguments, result, **where) -> bool:
+        """Record one op; whether it depends on the input."""
         sources = effect.sources if effect.sources is not None else _argument_tensors(*arguments)
         inputs, edge_ops = [], []
         for i, tensor in enumerate(sources):
@@ -270,10 +274,11 @@ class Recording:
                          edge_ops=tuple(edge_ops) if effect.edge_ops is not None else None,
                          stride_literals=_literal_sites(effect.strides),
                          kernel_literals=_literal_sites(effect.kernels), **where)
-        if not self.reading_input.isdisjoint(inputs):
+        reads_input = not self.reading_input.isdisjoint(inputs)
+        if reads_input:
             self.reading_input.add(len(self.nodes))
-            self.input_conv_ran = self.input_conv_ran or effect.kind == "conv"
         self.add(node, result, effect.layouts)
+        return reads_input
 
 
 def _argument_tensors(args, kwargs) -> list[torch.Tensor]:
