@@ -38,17 +38,23 @@ def analysed_models(path: Path, input_res: int, analyzed: list[Path]) -> list:
     return [(e, analyze(e.factory(), input_res, name=e.name, analyzed_files=files)) for e in entries]
 
 
-def job(*analyzed, max_flops_ratio=float("inf")) -> SimpleNamespace:
+def job(*analyzed, max_flops_ratio=float("inf"), exhaustive=False) -> SimpleNamespace:
     """What search_fixes reads of the worker's job; the fixtures' toy models are not held
     to the FLOPs budget unless a test says so."""
-    return SimpleNamespace(analyzed=frozenset(map(str, analyzed)), max_flops_ratio=max_flops_ratio)
+    return SimpleNamespace(analyzed=frozenset(map(str, analyzed)), max_flops_ratio=max_flops_ratio,
+                           exhaustive_fix_search=exhaustive)
 
 
 def fixes_of(name: str, input_res: int, *also_analyzed: str, **job_options) -> dict:
+    """Every working candidate, best first (exhaustive verification), once the ranked
+    search is shown to choose the same best fix."""
     path = FIXTURES / name
     analyzed = [path, *(FIXTURES / other for other in also_analyzed)]
     models = analysed_models(path, input_res, analyzed)
-    return search_file_fixes(models, job(*analyzed, **job_options))
+    ranked = search_file_fixes(models, job(*analyzed, **job_options))
+    exhaustive = search_file_fixes(models, job(*analyzed, exhaustive=True, **job_options))
+    assert {name: fixes[0] for name, fixes in ranked.items()} == {name: fixes[0] for name, fixes in exhaustive.items()}
+    return exhaustive
 
 
 def edit(name: str, line: int, column: int, old: str, new: str) -> Edit:
@@ -249,6 +255,42 @@ def test_no_stride_change_is_enough_gives_structural_advice():
         "no change of one or two stride literals builds, runs and brings I_min below I_res=16; or remove the"
         " last 8 unproductive layers or move pooling earlier (shorter & wider)"
     )
+
+
+def test_shortcut_switched_on_demotes_the_best_predicted_candidate_and_the_next_one_is_taken():
+    path = FIXTURES / "shortcut_switch.py"
+    [(entry, result)] = analysed_models(path, 60, [path])
+    heard = []
+    [best, demoted] = search_fixes(entry, result, job(path), progress=heard.append)
+    # Verified in ranked order: row 3 first (predicted 65, at or above I_res: a shortcut could
+    # still bring it below, so it ranks as the best possible), then row 2 (predicted 53: its
+    # stride of 1 switches a shortcut on, 41), then row 1 (predicted and verified 47), the fix.
+    rebuilt = [what.removeprefix("ShortcutNet with ") for what in heard if " with " in what]
+    assert rebuilt == ["stride 2 -> 1 of features.3.body.0", "stride 2 -> 1 of features.2.body.0",
+                       "stride 2 -> 1 of features.1.body.0"]
+    assert summary([best, demoted]) == [
+        ((edit("shortcut_switch.py", 12, 10, "2", "1"),), (47, 47), "safe", ("ShortcutNet",)),
+        ((edit("shortcut_switch.py", 13, 10, "2", "1"),), (41, 41), "safe", ("ShortcutNet",)),
+    ]
+
+
+# Every fix fixture, at resolutions besides the ones the tests above use (with the files
+# whose models must be analyzed with it): the ranked search must choose what verifying
+# every candidate chooses (``fixes_of`` compares them).
+RANKED_VS_EXHAUSTIVE = {
+    "computed_stride.py": (16,), "deep_tail.py": (16,), "default_stride.py": (24, 48),
+    "keyword_stride.py": (32,), "partial_stride.py": (32,), "patchify_net.py": (32, 128),
+    "pool_head.py": (10, 14), "residual_net.py": (16, 32), "residual_pair.py": (10,),
+    "shared_fixed_head.py": (32,), "shared_pool.py": (24,), "shared_table.py": (24, 48),
+    "shortcut_switch.py": (40, 60), "table_net.py": (32, 64),
+}
+ANALYZED_WITH = {"residual_pair.py": ("residual_net.py",)}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.py")))
+def test_ranked_search_chooses_what_exhaustive_verification_chooses(name):
+    for input_res in RANKED_VS_EXHAUSTIVE[name]:  # a new fixture must be listed
+        fixes_of(name, input_res, *ANALYZED_WITH.get(name, ()))
 
 
 def test_search_leaves_the_imported_modules_in_place():
