@@ -6,6 +6,8 @@ process tree) per run, then the medians' ratios.
     PYTHONPATH=.:tests/shims python benchmarks/fix_search_ratio.py [--runs 3] [--tree PATH]
 
 ``--tree`` runs another checkout's rflint (``/work/main`` for the figures before a change).
+``--timeout 900``: on a loaded machine a file's search can exceed the default 60 s, and a
+file cut short would make the fix search look cheaper than it is.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ def run(tree: Path, args: list[str]) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{REPO / 'tests' / 'shims'}"}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rflint", str(models), "--input-res", "224", "--no-cache", *args],
+    subprocess.run([sys.executable, "-m", "rflint", str(models), "--input-res", "224", "--no-cache", "--timeout", "900", *args],
                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -121,7 +121,9 @@ class Trial:
     error: str | None = None
 
 
-Trials = dict[tuple[str, str, frozenset], Trial]  # (file, model, overrides): kept for one file's models
+# (file, model, overrides) -> Trial, kept for one file's models; no overrides: the unchanged model's Figures.
+Trials = dict[tuple[str, str, frozenset], "Trial | Figures | None"]
+UNCHANGED = frozenset()
 
 
 @dataclass
@@ -144,7 +146,6 @@ class FixSearch:
         self.entry, self.result, self.job, self.frontend = entry, result, job, frontend
         self.readers, self.rebuilt, self.trials, self.progress = readers, rebuilt, trials, progress
         self.max_flops_ratio = getattr(job, "max_flops_ratio", DEFAULT_MAX_FLOPS_RATIO)
-        self.originals: dict[tuple[str, str], Figures | None] = {}
         self.interface_change: dict[frozenset, str] = {}  # candidate overrides -> why it was rejected though it worked
         self.exhaustive = getattr(job, "exhaustive_fix_search", False)
         self.predictions: dict[frozenset, tuple[int, ...]] = {}  # candidate overrides -> predicted I_min
@@ -162,10 +163,12 @@ class FixSearch:
         return self.trials[key]
 
     def original(self, model: ModelEntry, input_res) -> Figures | None:
-        key = (model.file, model.name)
-        if key not in self.originals:
-            self.originals[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
-        return self.originals[key]
+        """The unchanged model's figures, measured once for all the searches of a file
+        (EfficientNet B0..B7 each verify a change on all eight)."""
+        key = (model.file, model.name, UNCHANGED)
+        if key not in self.trials:
+            self.trials[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
+        return self.trials[key]
 
     def interface_problem(self, model: ModelEntry, input_res, trial: Trial) -> str | None:
         """Why a fully utilized trial changes what the model returns (see ``interface.py``)."""
