@@ -264,8 +264,8 @@ class FixSearch:
         return blocked, tuple(-m for m in i_min), 0
 
     def predicted_i_min(self, candidate: Candidate) -> tuple[int, ...]:
-        """I_min on the captured graph with the candidate's values (None without a graph:
-        a result read back from a worker)."""
+        """I_min on the captured graph with the candidate's values; without a graph (a
+        result read back from a worker), I_res, which ranks it as the best possible."""
         key = candidate.overrides()
         if key not in self.predictions:
             graph = self.result.graph
