@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 import rflint
+from rflint.core.graph import analyze_graph, with_literals
 from rflint.frontends.torch.analysis import analyze
 from rflint.core.diagnostics import Edit
 from rflint.frontends.discover import find_models
@@ -273,6 +274,9 @@ def test_shortcut_switched_on_demotes_the_best_predicted_candidate_and_the_next_
         ((edit("shortcut_switch.py", 12, 10, "2", "1"),), (47, 47), "safe", ("ShortcutNet",)),
         ((edit("shortcut_switch.py", 13, 10, "2", "1"),), (41, 41), "safe", ("ShortcutNet",)),
     ]
+    # The captured graph with row 2's literal at 1 (no shortcut: it was not run at stride 2).
+    row_2 = result.layer("features.2.body.0").stride_literals[0]
+    assert analyze_graph(with_literals(result.graph, {row_2: 1}), (60, 60), name="ShortcutNet").i_min == (53, 53)
 
 
 # Every fix fixture, at resolutions besides the ones the tests above use (with the files
