@@ -39,7 +39,7 @@ def test_config_input_res_and_explicit_model_with_kwargs_and_resolution(tmp_path
     run = rflint(".", "--no-cache", "--verbose", cwd=repo)
     assert run.returncode == 1
     assert "models/net.py:4:1: RF003 [net] model is not fully utilized: I_min=127 >= I_res=32" in run.stdout
-    assert "models/net.py:8:1: RF003 [wide] model is not fully utilized: I_min=7 >= I_res=6" in run.stdout
+    assert "models/net.py:8:1: RF003 [*] [wide] model is not fully utilized: I_min=7 >= I_res=6" in run.stdout
     assert "wide analyzed at 6x6 (input resolution from the model's [tool.rflint] entry)" in run.stderr
 
 
