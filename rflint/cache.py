@@ -3,7 +3,13 @@
 Convention 22: one entry per linted file and fingerprint in ``<folder>/<rflint version>/<key>``.
 An entry is reused only while the content of the file and of every file its import pulled
 in is unchanged. Content hashes, not mtimes as in ruff: a trace costs seconds, hashing costs
-milliseconds, and a stale result is worse than either (ruff#17619).
+milliseconds, and a stale result is worse than either (ruff#17619). A file is not read again
+while its status (device, inode, size, mtime and ctime) is the one recorded with its hash, as
+git trusts its index: an edit changes the ctime, and a status recorded within the file
+system's timestamp granularity of the read is not trusted (the next edit could keep it).
+
+Writing and deleting import what only they need (tempfile, shutil, importlib.metadata) where
+they need it: a warm run only reads, and its whole budget is 0.1 s.
 
 Entries are pickles behind a sha256 of the payload, so a truncated or garbled file is caught
 before unpickling and ignored with a warning. Pickle trusts whoever can write the cache
@@ -19,13 +25,10 @@ import json
 import os
 import pickle
 import re
-import shutil
 import stat
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, is_dataclass
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path, PurePath
 
 from . import __version__
@@ -44,14 +47,14 @@ _CHECKSUM_SIZE = hashlib.sha256().digest_size
 
 
 def fingerprint(options: dict) -> str:
-    """Everything but file contents that decides a result: rflint, torch, and ``options``.
+    """Everything but file contents and installed versions that decides a result: rflint,
+    Python and ``options`` (torch's version is checked with each entry's distributions).
 
     ``options`` are the settings that change analysis (input resolution, fix search,
     configured models); settings applied after analysis (select, noqa) must stay out, or
     changing them would throw the cache away for nothing.
     """
-    identity = {"rflint": __version__, "rflint-source": _source_digest(), "torch": _torch_version(),
-                "python": sys.version, "options": options}
+    identity = {"rflint": __version__, "rflint-source": _source_digest(), "python": sys.version, "options": options}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=_jsonable)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -71,14 +74,6 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def _torch_version() -> str | None:
-    """From the installed metadata: importing torch would cost the seconds the cache saves."""
-    try:
-        return version("torch")
-    except PackageNotFoundError:
-        return None
-
-
 def _jsonable(value):
     """The settings types JSON lacks (configured ModelEntry, paths, sets), in a stable form."""
     if is_dataclass(value):
@@ -94,6 +89,7 @@ def _jsonable(value):
 class _Entry:
     file: str
     hashes: dict[str, str]  # the file, its imported and its read files -> sha256 of their content
+    statuses: dict[str, tuple | None]  # those files -> their status when hashed, if it can vouch for the hash
     analyzed: frozenset[str]  # those of them that were in the analyzed set
     report: FileReport
     environment: dict[str, str | None]  # variables the import and builds read -> digest of the value
@@ -101,6 +97,8 @@ class _Entry:
 
 
 ABSENT = "absent"  # the hash of a file the analysis tried to read and did not find
+RACY_NS = 2 * 10**9  # timestamps this close to the read may not change with the next edit (FAT: 2 s steps)
+ALWAYS_CHECKED = ("torch",)  # distributions every entry depends on: the front end's
 MAX_AGE_DAYS = 30  # entries unused for longer are deleted
 MAX_BYTES = 256 * 2**20  # beyond this, least recently used entries are deleted
 _ENTRY_NAME = re.compile(r"[0-9a-f]{64}")
@@ -128,7 +126,7 @@ class Cache:
         self.max_age_days, self.max_bytes = max_age_days, max_bytes
         self._entries = self.folder / __version__
         self._hashes: dict[str, str | None] = {}
-        self._versions: dict[str, str | None] = {}
+        self._statuses: dict[str, tuple | None] = {}  # file -> its status when hashed, if trustworthy
         self._started_ns = time.time_ns()
         self._prepared = False
         self._unusable: str | None = None  # why the folder cannot be used this run
@@ -158,11 +156,12 @@ class Cache:
             return None
         if self.analyzed.intersection(entry.hashes) != entry.analyzed:
             return None
-        if any(self._content_hash(dependency) != digest for dependency, digest in entry.hashes.items()):
+        if any(self._content_hash(dependency, (entry.statuses.get(dependency), digest)) != digest
+               for dependency, digest in entry.hashes.items()):
             return None
         if any(_environment_digest(name) != digest for name, digest in entry.environment.items()):
             return None
-        if any(self._version(name) != version for name, version in entry.distributions.items()):
+        if any(self._installed.version(name) != version for name, version in entry.distributions.items()):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # last use, for eviction
@@ -186,8 +185,11 @@ class Cache:
             return
         if not all(self._unmodified_since_start(f) for f, digest in hashes.items() if digest != ABSENT):
             return
-        distributions = {name: self._version(name) for top in report.installed for name in _distributions().get(top, ())}
-        entry = _Entry(report.file, hashes, self.analyzed.intersection(hashes), report, report.environment, distributions)
+        names = {*ALWAYS_CHECKED, *(name for top in report.installed for name in self._installed.providing(top))}
+        distributions = {name: self._installed.version(name) for name in sorted(names)}
+        statuses = {dependency: self._statuses.get(dependency) for dependency in hashes}
+        entry = _Entry(report.file, hashes, statuses, self.analyzed.intersection(hashes), report, report.environment,
+                       distributions)
         payload = pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
         path = self._entry_path(report.file)
         try:
@@ -198,10 +200,18 @@ class Cache:
             self._unusable = f"cannot write {describe_os_error(error)}"
 
     def finish(self) -> list[str]:
-        """End the run: evict old entries if this run stored any; the run's warnings."""
+        """End the run: evict old entries if this run stored any, remember the installed
+        versions looked up; the run's warnings."""
         if self._stored:
             self._evict()
+        if "_installed" in self.__dict__ and self._usable() and self._entries.is_dir():
+            with contextlib.suppress(OSError):
+                self._installed.save()
         return self.warnings
+
+    @functools.cached_property
+    def _installed(self) -> "_Installed":
+        return _Installed(self._entries)
 
     def _usable(self) -> bool:
         """Checked once per run: the nearest existing folder on the way to the entries
@@ -231,24 +241,30 @@ class Cache:
         key = f"{self.fingerprint}\0{os.path.abspath(file)}"
         return self._entries / hashlib.sha256(key.encode()).hexdigest()
 
-    def _content_hash(self, file: str) -> str | None:
-        """sha256 of the content, ABSENT for a missing file, None if it cannot be read."""
-        if file not in self._hashes:
-            try:
-                self._hashes[file] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
-            except FileNotFoundError:
-                self._hashes[file] = ABSENT
-            except OSError:
-                self._hashes[file] = None
-        return self._hashes[file]
+    def _content_hash(self, file: str, recorded: tuple[tuple | None, str] | None = None) -> str | None:
+        """sha256 of the content, ABSENT for a missing file, None if it cannot be read.
 
-    def _version(self, distribution: str) -> str | None:
-        if distribution not in self._versions:
-            try:
-                self._versions[distribution] = version(distribution)
-            except PackageNotFoundError:
-                self._versions[distribution] = None
-        return self._versions[distribution]
+        ``recorded`` is a (status, hash) pair an earlier run stored: while the file's status
+        is still that one, so is its content, and it is not read.
+        """
+        if file in self._hashes:
+            return self._hashes[file]
+        read_at = time.time_ns()
+        status = None
+        try:
+            status = _status(file)
+            if recorded is not None and recorded[0] == status:
+                digest = recorded[1]
+            else:
+                digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except FileNotFoundError:
+            digest = ABSENT
+        except OSError:
+            digest = None
+        self._hashes[file] = digest
+        if status is not None and digest not in (ABSENT, None) and _settled(status[3:], read_at):
+            self._statuses[file] = status
+        return digest
 
     def _unmodified_since_start(self, file: str) -> bool:
         try:
@@ -304,6 +320,8 @@ class Cache:
                     status = path.lstat()
                     if path.name.startswith(".tmp-") and now - status.st_mtime > 3600:
                         path.unlink()
+                    elif path.name.startswith(_Installed.PREFIX) and now - status.st_mtime > self.max_age_days * 86400:
+                        path.unlink()
                     elif _ENTRY_NAME.fullmatch(path.name) and stat.S_ISREG(status.st_mode):
                         entries.append((status.st_mtime, status.st_size, path))
         entries.sort()
@@ -333,6 +351,8 @@ def _read_entry(path: Path) -> bytes:
 
 
 def _remove(path: Path) -> None:
+    import shutil
+
     with contextlib.suppress(OSError):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -340,11 +360,106 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-@functools.cache
-def _distributions() -> dict[str, list[str]]:
-    """Top-level module name -> the installed distributions providing it (read once per run
-    that stores entries: it lists every distribution, about 0.2 s)."""
-    return packages_distributions()
+def _status(file: str) -> tuple[int, ...]:
+    """What changes whenever the content may have: ctime moves with every write and with
+    ``touch``, and cannot be set back as mtime can; a replaced file has a new inode."""
+    status = os.stat(file)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
+
+class _Installed:
+    """Installed distributions' versions, and the distributions providing each top-level
+    module, remembered in the cache folder per interpreter and ``sys.path``.
+
+    importlib.metadata scans the environment for each of them: a few ms per version and
+    0.2-0.4 s for the module map, against 0.1 s for a whole warm run. The record holds
+    while the metadata importlib.metadata reads is the same: the same ``.dist-info`` and
+    ``.egg-info`` entries in each ``sys.path`` folder (installing, upgrading or removing a
+    distribution adds or renames one), each metadata file with the same mtime. It is only
+    saved while those mtimes are older than the timestamp granularity (else an edit in the
+    same tick could leave them unchanged).
+    """
+
+    PREFIX = ".installed-"
+
+    def __init__(self, folder: Path):
+        identity = json.dumps([sys.executable, sys.path]).encode()
+        self.path = folder / f"{self.PREFIX}{hashlib.sha256(identity).hexdigest()[:32]}.json"
+        self._checked_at = time.time_ns()
+        self._inventory = _distribution_inventory()
+        self._versions: dict[str, str | None] = {}
+        self._modules: dict[str, list[str]] | None = None
+        self._changed = False
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(self.path.read_bytes())
+            if isinstance(record, dict) and record.get("inventory") == self._inventory:
+                versions, modules = record.get("versions"), record.get("modules")
+                self._versions = versions if isinstance(versions, dict) else {}
+                self._modules = modules if isinstance(modules, dict) else None
+
+    def version(self, distribution: str) -> str | None:
+        if distribution not in self._versions:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                self._versions[distribution] = version(distribution)
+            except PackageNotFoundError:
+                self._versions[distribution] = None
+            self._changed = True
+        return self._versions[distribution]
+
+    def providing(self, top_level: str) -> list[str]:
+        """The installed distributions providing the top-level module ``top_level``."""
+        if self._modules is None:
+            from importlib.metadata import packages_distributions
+
+            self._modules = packages_distributions()
+            self._changed = True
+        return self._modules.get(top_level, [])
+
+    def save(self) -> None:
+        mtimes = [mtime for _, listing in self._inventory for _, mtime in listing]
+        if self._changed and _settled(mtimes, self._checked_at):
+            record = {"inventory": self._inventory, "versions": self._versions, "modules": self._modules}
+            write_file_atomically(self.path, json.dumps(record, sort_keys=True).encode())
+            self._changed = False
+
+
+def _settled(times, now_ns: int) -> bool:
+    """Whether timestamps are old enough that the next change is bound to move them: one
+    within the file system's granularity of ``now_ns`` may stay the same through an edit."""
+    return all(t is None or t < now_ns - RACY_NS for t in times)
+
+
+_METADATA_FILES = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
+
+
+def _distribution_inventory() -> list:
+    """Per ``sys.path`` entry, its distributions' metadata as [name, mtime] pairs, sorted;
+    an entry that is not a folder (a zip) is [[its name, its mtime]]. JSON-shaped (lists),
+    to compare with a stored record."""
+    inventory = []
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = sorted(name for name in os.listdir(folder) if name.endswith(tuple(_METADATA_FILES)))
+        except OSError:
+            inventory.append([entry, [[entry, _mtime_ns(folder)]]])
+            continue
+        listing = []
+        for name in names:
+            path = os.path.join(folder, name)
+            metadata = os.path.join(path, _METADATA_FILES[os.path.splitext(name)[1]])
+            listing.append([name, _mtime_ns(metadata) or _mtime_ns(path)])  # an .egg-info may be the file itself
+        inventory.append([entry, listing])
+    return inventory
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _environment_digest(name: str) -> str | None:
@@ -354,6 +469,8 @@ def _environment_digest(name: str) -> str | None:
 
 def write_file_atomically(path: Path, data: bytes) -> None:
     """Write a temporary file and rename it: concurrent runs see the old or the new file, never half."""
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -382,4 +499,6 @@ def clean(folder: Path) -> None:
         return
     if not _tagged(folder):
         raise ValueError(f"{folder} has no CACHEDIR.TAG, so it is not an rflint cache; not deleting it")
+    import shutil
+
     shutil.rmtree(folder)

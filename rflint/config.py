@@ -46,6 +46,7 @@ DEFAULT_MAX_FLOPS_RATIO = 5.0
 _FILE_TARGET = re.compile(r"(?P<file>.+\.py)::(?P<name>[A-Za-z_][\w.]*)")
 _MODULE_TARGET = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<name>[A-Za-z_][\w.]*)")
 _RESOLUTION = re.compile(r"[1-9][0-9]*(?:[xX][1-9][0-9]*){0,2}")
+_WILDCARD = re.compile(r"[*?[]")  # what makes an fnmatch pattern more than a literal name
 
 
 class ConfigError(ValueError):
@@ -174,10 +175,16 @@ def matches_any(path: Path, patterns: Iterable[str], root: Path) -> bool:
         relative = absolute
     candidates = (Path(relative).as_posix(), Path(absolute).name)
     return any(
-        fnmatchcase(candidate, pattern) or (pattern.startswith("**/") and fnmatchcase(candidate, pattern[3:]))
+        _glob_match(candidate, pattern) or (pattern.startswith("**/") and _glob_match(candidate, pattern[3:]))
         for pattern in patterns
         for candidate in candidates
     )
+
+
+def _glob_match(name: str, pattern: str) -> bool:
+    """``fnmatchcase``, without compiling a regex for a pattern with no wildcard (each default
+    exclude): compiling them took a tenth of a warm run."""
+    return fnmatchcase(name, pattern) if _WILDCARD.search(pattern) else name == pattern
 
 
 def _specificity(code: str, selectors: Iterable[str]) -> int:

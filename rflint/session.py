@@ -72,6 +72,33 @@ RESOLUTION_SOURCES = {"option": "command line or config", "config": "model's [to
 
 
 @dataclass
+class Job:
+    """What every worker needs to know; inherited by fork, never re-parsed. Defined here,
+    not in the runner, so that a warm run (every file from the cache) keys its cache on it
+    without importing the process machinery."""
+
+    analyzed: frozenset[str]
+    input_res: tuple[int, ...]
+    input_res_auto: bool = False
+    timeout: float = 60.0
+    search_fixes: bool = False
+    max_flops_ratio: float = 5.0  # a fix may multiply a model's FLOPs by at most this (config.DEFAULT_MAX_FLOPS_RATIO)
+    explicit: dict[str, list] = field(default_factory=dict)  # file -> configured model entries
+    max_memory: int | None = None  # bytes per worker beyond what it was forked with
+
+    def resolution_for(self, entry) -> tuple[tuple[int, ...] | int, str]:
+        if entry.input_res:
+            return entry.input_res, "config"
+        if self.input_res_auto:
+            from .discover import declared_resolution
+
+            declared = declared_resolution(entry)
+            if declared:
+                return declared, "model"
+        return self.input_res, "option"
+
+
+@dataclass
 class Outcome:
     models: list[ModelReport]
     diagnostics: list[Diagnostic]
@@ -119,9 +146,7 @@ class Session:
         files = [str(f) for f in files] + [f for f in _configured_files(settings) if f not in map(str, files)]
         return cls(args, cwd, settings, files, warnings=list(errors), infos=infos)
 
-    def job(self):
-        from .runner import Job
-
+    def job(self) -> Job:
         return Job(
             analyzed=frozenset(os.path.realpath(f) for f in self.files),
             input_res=broadcast(self.settings.input_res or 224),
