@@ -30,10 +30,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .diagnostics import FileReport, describe_os_error
 from .sandbox import value_digest
+
+if TYPE_CHECKING:
+    from .diagnostics import FileReport
 
 CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 _MARKERS = {
@@ -102,6 +105,8 @@ ALWAYS_CHECKED = ("torch",)  # distributions every entry depends on: the front e
 MAX_AGE_DAYS = 30  # entries unused for longer are deleted
 MAX_BYTES = 256 * 2**20  # beyond this, least recently used entries are deleted
 _ENTRY_NAME = re.compile(r"[0-9a-f]{64}")
+_INSTALLED_RECORD, _RUN_RECORD = ".installed-", ".run-"  # records beside the entries (not entries: dot names)
+_RECORDS = (_INSTALLED_RECORD, _RUN_RECORD)
 
 
 class _Damaged(Exception):
@@ -133,6 +138,7 @@ class Cache:
         self._checked = False
         self._damaged: list[str] = []  # "path: reason"
         self._stored = 0
+        self._reused: dict[str, _Entry] = {}  # file -> its entry, for files this run took from the cache
 
     @property
     def warnings(self) -> list[str]:
@@ -156,16 +162,20 @@ class Cache:
             return None
         if self.analyzed.intersection(entry.hashes) != entry.analyzed:
             return None
-        if any(self._content_hash(dependency, (entry.statuses.get(dependency), digest)) != digest
-               for dependency, digest in entry.hashes.items()):
-            return None
-        if any(_environment_digest(name) != digest for name, digest in entry.environment.items()):
-            return None
-        if any(self._installed.version(name) != version for name, version in entry.distributions.items()):
+        if not self._unchanged(entry.hashes, entry.statuses, entry.environment, entry.distributions):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # last use, for eviction
+        self._reused[file] = entry
         return entry.report
+
+    def _unchanged(self, hashes: dict[str, str], statuses: dict[str, tuple | None],
+                   environment: dict[str, str | None], distributions: dict[str, str | None]) -> bool:
+        """Whether every file, environment variable and installed distribution a result
+        depended on is as it was."""
+        return (all(self._content_hash(file, (statuses.get(file), digest)) == digest for file, digest in hashes.items())
+                and all(_environment_digest(name) == digest for name, digest in environment.items())
+                and all(self._installed.version(name) == version for name, version in distributions.items()))
 
     def put(self, report: FileReport) -> None:
         """Store ``report`` keyed on its file, its imported and read files, the environment
@@ -197,7 +207,55 @@ class Cache:
             write_file_atomically(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
             self._stored += 1
         except OSError as error:
+            from .diagnostics import describe_os_error
+
             self._unusable = f"cannot write {describe_os_error(error)}"
+
+    def record_run(self, key: str, files: list[str], output: list[tuple[int, bytes]], status: int) -> None:
+        """Remember a run's whole output (``output``: what it wrote, in order, as (fd, bytes))
+        and exit status, for ``replay``: only a run that took each of ``files`` from the
+        cache, so that replaying it says the same (``--verbose`` included)."""
+        if not files or not self._usable() or not self._entries.is_dir() or set(files) - self._reused.keys():
+            return
+        entries = [self._reused[file] for file in files]
+        record = {
+            "key": key,
+            "files": files,
+            "hashes": {file: digest for entry in entries for file, digest in entry.hashes.items()},
+            "environment": {name: digest for entry in entries for name, digest in entry.environment.items()},
+            "distributions": {name: version for entry in entries for name, version in entry.distributions.items()},
+            "output": [[fd, data.decode("latin-1")] for fd, data in output],
+            "status": status,
+        }
+        record["statuses"] = {file: self._statuses.get(file) for file in record["hashes"]}
+        with contextlib.suppress(OSError):
+            write_file_atomically(self._run_path(key), json.dumps(record).encode())
+
+    def replay(self, key: str, files: list[str]) -> tuple[list[tuple[int, bytes]], int] | None:
+        """The output and exit status ``record_run`` stored under ``key`` if the run was over
+        the same ``files`` and nothing any of their results depended on has changed since.
+        ``key`` must hold everything else the output depends on (options, settings, the
+        working directory, rflint itself)."""
+        if not self._usable():
+            return None
+        path = self._run_path(key)
+        try:
+            record = json.loads(path.read_bytes())
+            if record["key"] != key or record["files"] != files:
+                return None
+            statuses = {file: tuple(status) if status else None for file, status in record["statuses"].items()}
+            if not self._unchanged(record["hashes"], statuses, record["environment"], record["distributions"]):
+                return None
+            output = [(fd, data.encode("latin-1")) for fd, data in record["output"]]
+            status = record["status"]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none yet, or not one of ours
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # last use, for eviction
+        return output, status
+
+    def _run_path(self, key: str) -> Path:
+        return self._entries / f"{_RUN_RECORD}{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
 
     def finish(self) -> list[str]:
         """End the run: evict old entries if this run stored any, remember the installed
@@ -224,6 +282,8 @@ class Cache:
                 except (FileNotFoundError, NotADirectoryError):  # look further up
                     continue
                 except OSError as error:
+                    from .diagnostics import describe_os_error
+
                     self._unusable = describe_os_error(error)
                     break
                 if not stat.S_ISDIR(mode):
@@ -283,6 +343,8 @@ class Cache:
             entry = pickle.loads(payload)
         except Exception as error:  # whole bytes can still name classes this rflint lacks
             raise _Damaged(f"cannot unpickle: {type(error).__name__}: {error}") from None
+        from .diagnostics import FileReport
+
         if isinstance(entry, _Entry) and entry.file == file and isinstance(entry.report, FileReport):
             return entry
         raise _Damaged("not the entry of this file")
@@ -320,7 +382,7 @@ class Cache:
                     status = path.lstat()
                     if path.name.startswith(".tmp-") and now - status.st_mtime > 3600:
                         path.unlink()
-                    elif path.name.startswith(_Installed.PREFIX) and now - status.st_mtime > self.max_age_days * 86400:
+                    elif path.name.startswith(_RECORDS) and now - status.st_mtime > self.max_age_days * 86400:
                         path.unlink()
                     elif _ENTRY_NAME.fullmatch(path.name) and stat.S_ISREG(status.st_mode):
                         entries.append((status.st_mtime, status.st_size, path))
@@ -380,11 +442,9 @@ class _Installed:
     same tick could leave them unchanged).
     """
 
-    PREFIX = ".installed-"
-
     def __init__(self, folder: Path):
         identity = json.dumps([sys.executable, sys.path]).encode()
-        self.path = folder / f"{self.PREFIX}{hashlib.sha256(identity).hexdigest()[:32]}.json"
+        self.path = folder / f"{_INSTALLED_RECORD}{hashlib.sha256(identity).hexdigest()[:32]}.json"
         self._checked_at = time.time_ns()
         self._inventory = _distribution_inventory()
         self._versions: dict[str, str | None] = {}

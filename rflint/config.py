@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import functools
 import json
 import math
@@ -21,13 +20,6 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Callable, Iterable, Literal
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-from .rules import rule_by_code
 
 CONFIG_NAMES = (".rflint.toml", "rflint.toml", "pyproject.toml")  # precedence within one folder
 
@@ -194,6 +186,8 @@ def _specificity(code: str, selectors: Iterable[str]) -> int:
 
 @functools.cache
 def _known_codes() -> tuple[str, ...]:
+    from .rules import rule_by_code  # here: a replayed warm run without --select never loads the rules
+
     return tuple(rule_by_code())
 
 
@@ -203,6 +197,11 @@ def _is_selector(text: str) -> bool:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: a run without a config file reads no TOML
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -231,6 +230,8 @@ def _shown(value: Any) -> str:
 
 
 def _unknown_key(key: str, known: Iterable[str], label: str) -> str:
+    import difflib  # only for this error message
+
     suggestions = difflib.get_close_matches(key, list(known), n=1)
     hint = f" (did you mean {label.format(suggestions[0])}?)" if suggestions else ""
     return f"unknown key {label.format(key)}{hint}"

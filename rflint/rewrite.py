@@ -11,21 +11,19 @@ where the analysis saw them.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fcntl
 import hashlib
 import io
 import os
 import re
 import stat
-import tempfile
 import tokenize
 from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
-from .diagnostics import Edit
-
 if TYPE_CHECKING:
     import libcst as cst
+
+    from .diagnostics import Edit
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # the tokenizer's line ends, kept
 # An insertion (``old`` empty) adds one keyword argument after a literal: Keras's
@@ -142,6 +140,8 @@ def _replace(path: str, data: bytes, status: os.stat_result) -> None:
     """Write a locked temporary file beside ``path`` with its mode, owner and group, then
     rename it over ``path``. The lock tells ``remove_stale_temporaries`` the file is in use;
     a process killed before the rename leaves it for the next run to remove."""
+    import tempfile  # imported by the writes only: every run imports this module (remove_stale_temporaries)
+
     folder, name = os.path.split(path)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TEMPORARY_SUFFIX)
     try:
@@ -197,6 +197,8 @@ def new_bytes(file: str | os.PathLike, new_text: str) -> bytes:
 def unified_diff(shown_path: str, old: bytes, new: bytes) -> bytes:
     """What ``--diff`` prints for one file (empty when nothing changes), in the file's own
     bytes: its encoding, BOM and line ends, so ``git apply`` and ``patch -p1`` take it."""
+    import difflib  # as tempfile above
+
     name = os.fsencode(shown_path)
     lines = difflib.diff_bytes(difflib.unified_diff, _PATCH_LINE.findall(old), _PATCH_LINE.findall(new),
                                b"a/" + name, b"b/" + name)

@@ -19,12 +19,10 @@ Audit hooks cannot be removed, which is why this only ever runs in a worker.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import resource
 import sys
-import tempfile
 
 DOWNLOAD_REFUSED = "tried to download weights; rflint builds without weights"
 _NETWORK_EVENTS = frozenset({
@@ -71,6 +69,8 @@ def out_of_memory() -> str:
 def redirect_output() -> None:
     """Point fds 1 and 2 at a fresh private file (a forked child calls it again, to count
     its own lines) and fd 0 at /dev/null (a model waiting for input would hang the run)."""
+    import tempfile  # here: the cache (a warm run) imports this module for value_digest
+
     global _capture
     _capture = tempfile.TemporaryFile()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -106,6 +106,8 @@ def _leave_the_network() -> None:
     the same); where unprivileged namespaces are off, the audit hook alone blocks."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # as tempfile above
+
     uid, gid = os.getuid(), os.getgid()
     libc = ctypes.CDLL(None, use_errno=True)
     clone_newuser, clone_newnet = 0x10000000, 0x40000000
