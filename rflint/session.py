@@ -153,7 +153,9 @@ class Session:
 
     @functools.cached_property
     def analyzed(self) -> frozenset[str]:
-        return frozenset(os.path.realpath(f) for f in self.files)
+        from .files import real_paths
+
+        return frozenset(real_paths(self.files).values())
 
     def job(self) -> Job:
         return Job(
@@ -221,7 +223,9 @@ class Session:
 
         self.run_key = fingerprint({"analysis": cache.fingerprint, "args": vars(a), "cwd": str(self.cwd),
                                     "settings": self.settings, "infos": self.infos, "warnings": self.warnings})
-        return cache.replay(self.run_key, sorted(self.analyzed))
+        replayed = cache.replay(self.run_key, sorted(self.analyzed))
+        cache.finish()  # keeps the installed versions it looked up; its warnings are the real run's to give
+        return replayed
 
     def remember(self, output: list[tuple[int, bytes]], status: int) -> None:
         """Keep a run's output for ``replay`` if it was replayable and took every file from the cache."""
