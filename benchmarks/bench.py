@@ -158,7 +158,7 @@ def child_floor(name: str) -> dict:
     warnings.simplefilter("ignore")
     import torchvision
 
-    from rflint.build import skipping_init  # torch.nn.init made a no-op, nothing else
+    from rflint.frontends.torch.build import skipping_init  # torch.nn.init made a no-op, nothing else
 
     times = []
     for _ in range(2):
@@ -178,7 +178,7 @@ def child_all(kind: str, names: list[str]) -> dict:
     warnings.simplefilter("ignore")
     collections.Sequence = collections.abc.Sequence  # rfa_toolbox still imports it from collections
     import torchvision  # noqa: F401  imports are outside the timing, as per model
-    importlib.import_module("rfa_toolbox" if kind == "rfa" else "rflint.analysis")
+    importlib.import_module("rfa_toolbox" if kind == "rfa" else "rflint.frontends.torch.analysis")
 
     start = time.perf_counter()
     for name in names:
@@ -829,8 +829,8 @@ def profile(files: list[Path], out) -> None:
     sys.path.insert(0, str(SHIMS))
     import torchvision_ops  # noqa: F401  (the shim, for the in-process import of torchvision)
 
-    from rflint.runner import Job
-    from rflint.worker import lint_file
+    from rflint.run.options import Job
+    from rflint.run.worker import lint_file
 
     job = Job(analyzed=frozenset(os.path.realpath(f) for f in files), input_res=RES)
     try:

@@ -19,9 +19,9 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Iterable
 
-from rflint.diagnostics import SKIPPED
-from rflint.lint import models_of_run
-from rflint.runner import Job, run
+from rflint.core.diagnostics import SKIPPED
+from rflint.core.lint import models_of_run
+from rflint.run.runner import Job, run
 
 
 @dataclass
@@ -83,7 +83,7 @@ def discover_only(files: list[str], expected: Iterable[str]) -> tuple[list[Row],
     this process, as installed modules, and their candidates listed."""
     import importlib
 
-    from rflint.discover import find_models
+    from rflint.frontends.discover import find_models
 
     expected = set(expected)
     start = time.monotonic()

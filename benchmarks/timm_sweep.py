@@ -27,8 +27,8 @@ from multiprocessing.connection import wait
 import timm
 from torch import nn
 
-from rflint import capture_fallback  # noqa: F401  (rflint loads it on first use; every child should not)
-from rflint.analysis import analyze
+from rflint.frontends.torch import capture_eager as capture_fallback  # noqa: F401  (rflint loads it on first use; every child should not)
+from rflint.frontends.torch.analysis import analyze
 
 
 @dataclass

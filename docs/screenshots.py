@@ -24,7 +24,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 import torchvision_ops  # noqa: F401  (this machine's torchvision wheel needs it; see tests/shims)
-from rflint import html_report
+from rflint.report import html as html_report
+from rflint.run.report_command import build_report
 
 DOCS = Path(__file__).parent
 WIDTH, DPI = 1280, 100
@@ -89,7 +90,7 @@ def summary_rows(page_html: str) -> list[tuple[str, str]]:
 
 
 def report_picture() -> None:
-    report = html_report.build_report("torchvision.models.mobilenetv3:mobilenet_v3_large", "224")
+    report = build_report("torchvision.models.mobilenetv3:mobilenet_v3_large", "224")
     page_html = html_report.render(report)
     (DOCS / "mobilenet_v3_large_report.html").write_text(page_html, encoding="utf-8")
     rows = table_rows(page_html)
@@ -106,7 +107,7 @@ def report_picture() -> None:
     best = report.fixes[0]
     page.text(330, f"[{best.applicability}] {best.description}", size=10.5, weight="bold", advance=22)
     for edit in best.edits:
-        page.text(345, f"{html_report._shown_path(edit.file)}:{edit.line}:{edit.column}  {edit.old} -> {edit.new}",
+        page.text(345, f"{html_report.shown_path(edit.file)}:{edit.line}:{edit.column}  {edit.old} -> {edit.new}",
                   size=9.5, family="monospace", advance=20)
     page.text(345, "Other verified fixes: " + "; ".join(f.description.split(":")[0] for f in report.fixes[1:3]),
               size=9.5, color=MUTED, advance=ROW)

@@ -1,3 +1,3 @@
-from .cli import entry
+from rflint.cli import entry
 
 entry()

@@ -9,59 +9,21 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
+from rflint.run import options
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-FORMATS = ("concise", "full", "json", "sarif", "github")
 # name -> (module with ``main(argv) -> int``, the line ``rflint --help`` shows)
 COMMANDS = {
-    "report MODEL_SPEC [-o FILE]": ("html_report", "write an HTML page of one model's receptive fields and fix"),
-    "server": ("server", "a language server (LSP over stdio) for editors"),
+    "report MODEL_SPEC [-o FILE]": ("rflint.run.report_command", "write an HTML page of one model's receptive fields and fix"),
+    "server": ("rflint.server", "a language server (LSP over stdio) for editors"),
 }
 
 
-def _cores() -> int:
-    """The cores this process may run on (a container's CPU set, not the host's count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="rflint",
-        usage="rflint [PATHS ...] [options]\n       rflint {report,server} ... (see rflint COMMAND --help)",
-        description="Find CNN layers whose receptive field already covers the input image, "
-        "and rewrite the stride or patch-size literal that fixes it.",
-        epilog="commands:\n" + "\n".join(f"  {name:<30}{summary}" for name, (_, summary) in COMMANDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("paths", nargs="*", default=None, help="files or folders to lint (default: .)")
-    p.add_argument("--input-res", metavar="N|HxW|DxHxW|auto", help="input resolution the model is trained on (default 224)")
-    p.add_argument("--select", metavar="CODES", help="comma-separated rule codes or prefixes to enable")
-    p.add_argument("--ignore", metavar="CODES", help="comma-separated rule codes or prefixes to disable")
-    p.add_argument("--format", "--output-format", dest="format", choices=FORMATS, help="output format (default concise)")
-    p.add_argument("-o", "--output-file", help="write the report to this file instead of stdout")
-    p.add_argument("--config", help="path to a pyproject.toml or rflint.toml to use")
-    p.add_argument("--isolated", action="store_true", help="ignore all configuration files")
-    p.add_argument("--fix", action="store_true", help="apply safe fixes")
-    p.add_argument("--unsafe-fixes", action="store_true", help="with --fix, also apply unsafe fixes (patch-size changes)")
-    p.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
-    p.add_argument("--max-flops-ratio", type=float, metavar="X",
-                   help="a fix may multiply a model's FLOPs by at most X; costlier changes are advice (default 5)")
-    p.add_argument("--show-fixes", action="store_true", help="list applied or proposed fixes with before/after I_min, FLOPs, params")
-    p.add_argument("--exit-non-zero-on-fix", action="store_true", help="exit 1 when a file was changed")
-    p.add_argument("--exit-zero", action="store_true", help="exit 0 even when diagnostics are reported")
-    p.add_argument("--statistics", action="store_true", help="print the number of diagnostics per rule")
-    p.add_argument("--explain", metavar="CODE", help="print the documentation of a rule and exit")
-    p.add_argument("--force-exclude", action="store_true", help="apply exclude to files named on the command line")
-    p.add_argument("--jobs", type=int, default=_cores(), help="worker processes (default: number of cores)")
-    p.add_argument("--timeout", type=float, help="time limit per file in seconds, fix rebuilds included (default 60)")
-    p.add_argument("--max-memory", metavar="SIZE", help="memory limit per worker, e.g. 4G (default: half the machine's memory)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
-    p.add_argument("--cache-dir", help="cache folder (default .rflint_cache)")
-    p.add_argument("--clean", action="store_true", help="delete the cache folder and exit")
-    p.add_argument("-q", "--quiet", action="store_true", help="print diagnostics only, no summary")
-    p.add_argument("-v", "--verbose", action="store_true", help="also print skipped candidates and the resolution used")
-    p.add_argument("--version", action="version", version=f"rflint {__version__}")
+    """The lint options, with the subcommands in the usage and the epilog."""
+    p = options.parser()
+    p.usage = "rflint [PATHS ...] [options]\n       rflint {report,server} ... (see rflint COMMAND --help)"
+    p.epilog = "commands:\n" + "\n".join(f"  {name:<30}{summary}" for name, (_, summary) in COMMANDS.items())
     return p
 
 
@@ -82,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     if module is not None:
         import importlib
 
-        return importlib.import_module(f".{module}", __package__).main(argv[1:])
+        return importlib.import_module(module).main(argv[1:])
     args = parser().parse_args(argv)
-    from .config import ConfigError
-    from .files import UsageError
+    from rflint.run.config import ConfigError
+    from rflint.run.files import UsageError
 
     try:
         return _run(args)
@@ -97,17 +59,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rflint: error: {message}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:
-        from .diagnostics import describe_os_error
+        from rflint.core.errors import describe_os_error
 
         print(f"rflint: error: {describe_os_error(error)}", file=sys.stderr)
         return EXIT_USAGE
 
 
 def _run(args) -> int:
-    from .session import Session
+    from rflint.run.session import Session
 
     if args.explain:
-        from .explain import explain
+        from rflint.report.explain import explain
 
         sys.stdout.write(explain(args.explain, as_json=args.format == "json"))
         return EXIT_CLEAN
@@ -190,7 +152,7 @@ def _lint(args, session) -> int:
     # A diff is bytes: each file's hunks in that file's encoding, so patch tools apply it.
     data = outcome.diff + text.encode()
     if args.output_file:
-        from .cache import write_file_atomically
+        from rflint.run.cache import write_file_atomically
 
         try:
             write_file_atomically(Path(args.output_file), data)  # Ctrl-C leaves the old file or the new

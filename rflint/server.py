@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
-from .diagnostics import Diagnostic, Edit, Fix, ModelReport
-from .noqa import read_lines
+from rflint.about import __version__
+from rflint.core.diagnostics import Diagnostic, Edit, Fix, ModelReport
+from rflint.core.noqa import read_lines
 
 SEVERITIES = {"error": 1, "warning": 2}  # lsprotocol's DiagnosticSeverity values; others: information (3)
 
@@ -39,8 +39,8 @@ def lint(file: str, root: str) -> tuple[Linted, list[str]]:
     """``rflint FILE --force-exclude`` run from ``root`` (where the cache lives), with fixes
     searched so they can be offered; configured models of other files are left out.
     Returns the lint and the warnings the command would print."""
-    from .cli import parser
-    from .session import Session
+    from rflint.run.options import parser
+    from rflint.run.session import Session
 
     args = parser().parse_args([file, "--force-exclude", "--show-fixes", "--jobs", "1"])
     session = Session.from_args(args, Path(root))
@@ -55,8 +55,8 @@ def lint_in_worker(file: str, root: str) -> None:
     deadlock a child on a lock another thread held; a fresh process per lint forks from a
     single thread, and the cache makes it cheap. The pickled result goes to the real
     stdout, so a model file's print cannot garble it."""
-    from .config import ConfigError
-    from .files import UsageError
+    from rflint.run.config import ConfigError
+    from rflint.run.files import UsageError
 
     out = private_stdout()
     try:
@@ -202,7 +202,7 @@ def make_server():
 def hover_text(d: Diagnostic, models: list[ModelReport]) -> str:
     """Markdown: per flagged layer its r_min, r_max and the model's I_res; on a model's
     def line its I_min, I_max and I_res."""
-    from .rules import fmt_size
+    from rflint.core.rules.base import fmt_size
 
     by_name = {m.name: m for m in models if m.result is not None}
     if d.layers:

@@ -5,7 +5,7 @@ import os
 os.environ["KERAS_BACKEND"] = "torch"  # before the first import of keras, as the worker does
 import keras  # noqa: E402
 
-from rflint.keras_frontend.live import analyze_keras_model, build_keras  # noqa: E402
+from rflint.frontends.keras.live import analyze_keras_model, build_keras  # noqa: E402
 
 
 def analyze(factory, input_res):

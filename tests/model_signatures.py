@@ -14,10 +14,10 @@ import sys
 import torch
 from torch.utils._pytree import tree_leaves
 
-from rflint.build import build
-from rflint.discover import find_models
-from rflint.literals import import_root
-from rflint.worker import one_line
+from rflint.frontends.torch.build import build
+from rflint.frontends.discover import find_models
+from rflint.source.literals import import_root
+from rflint.core.errors import one_line
 
 LAYER_ATTRIBUTES = ("kernel_size", "stride", "padding", "dilation", "output_size")
 

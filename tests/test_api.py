@@ -61,7 +61,7 @@ def test_analyze_pauses_the_collector_and_leaves_no_cyclic_garbage():
     it, after a failure too; the analysis's cyclic garbage (fx graphs) is already freed."""
     import gc
 
-    from rflint.analysis import CaptureError
+    from rflint.frontends.torch.analysis import CaptureError
 
     net = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.ReLU())
     gc.collect()

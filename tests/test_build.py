@@ -9,8 +9,8 @@ import pytest
 import torchvision
 from torch import nn
 
-from rflint.analysis import _definition_site
-from rflint.build import build, in_eval_mode
+from rflint.frontends.torch.analysis import _definition_site
+from rflint.frontends.torch.build import build, in_eval_mode
 
 MODEL_FILE = '''\
 from torch import nn

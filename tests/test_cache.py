@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import rflint.cache as cache_module
-from rflint.cache import CACHEDIR_SIGNATURE, Cache, clean, fingerprint
-from rflint.diagnostics import Diagnostic, FileReport, ModelReport
-from rflint.result import Layer, Result, Site
+import rflint.run.cache as cache_module
+from rflint.run.cache import CACHEDIR_SIGNATURE, Cache, clean, fingerprint
+from rflint.core.diagnostics import Diagnostic, FileReport, ModelReport
+from rflint.core.layers import Layer, Site
+from rflint.core.result import Result
 
 OPTIONS = {"input_res": [224, 224], "input_res_auto": False, "search_fixes": True}
 
@@ -349,7 +350,7 @@ def test_an_unusable_folder_warns_once_and_lints_on(tmp_path, project, where):
 # Looks up with the parent's fingerprint: rflint's source may be edited while the tests run.
 WARM_RUN = """
 import json, sys
-from rflint.cache import Cache, fingerprint
+from rflint.run.cache import Cache, fingerprint
 files = json.loads(sys.argv[2])
 fingerprint(json.loads(sys.argv[3]))
 cache = Cache(sys.argv[1], sys.argv[4], frozenset(files))

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from helpers import rflint
-from rflint import analysis, analyze
-from rflint.capture import _broadcast, _concatenation, _conv_output, capture_fx, is_torch_function, known_output
-from rflint.capture_fallback import capture_eager
+from rflint import analyze
+from rflint.frontends.torch import analysis
+from rflint.frontends.torch.capture import _broadcast, _concatenation, _conv_output, capture_fx, is_torch_function, known_output
+from rflint.frontends.torch.capture_eager import capture_eager
 
 
 def eager_only(model, input_res, channels, traced=None):

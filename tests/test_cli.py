@@ -122,7 +122,7 @@ def test_warm_run_reuses_the_cache_and_editing_the_file_invalidates_it(tmp_path)
                           capture_output=True, text=True)
     assert warm.stdout == first.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in warm.stderr.splitlines() if line.startswith("import time:")}
-    assert "rflint.cache" in imported and "torch" not in imported  # a warm run never imports torch
+    assert "rflint.run.cache" in imported and "torch" not in imported  # a warm run never imports torch
     net = repo / "models" / "net.py"
     net.write_text(NET.replace("range(6)", "range(3)"))
     assert rflint(".", cwd=repo).returncode == 0

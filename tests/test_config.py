@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rflint.config import (
-    DEFAULT_EXCLUDE,
-    ConfigError,
-    ModelEntry,
-    Settings,
-    find_config,
-    is_selected,
-    load_settings,
-    parse_input_res,
-)
+from rflint.core.resolution import parse_input_res
+from rflint.run.config import DEFAULT_EXCLUDE, ConfigError, ModelEntry, Settings, find_config, is_selected, load_settings
 
 
 def write(path: Path, text: str) -> Path:
@@ -307,8 +299,8 @@ def test_per_file_ignores_relative_to_config_folder(tmp_path, monkeypatch):
 def test_torch_free_imports():
     """The warm cached path must not import torch: config, files, noqa and the rule codes."""
     code = (
-        "import sys, rflint.config, rflint.files, rflint.noqa;"
-        "rflint.config.load_settings(None, {'select': ['RF0']});"
+        "import sys, rflint.run.config, rflint.run.files, rflint.core.noqa;"
+        "rflint.run.config.load_settings(None, {'select': ['RF0']});"
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from helpers import REPO
 from rflint import Graph
 from rflint.core.receptive_field import GLOBAL, NEUTRAL, Node, Window
-from rflint.declared import GraphSpecError
+from rflint.frontends.declared.graph import GraphSpecError
 from test_receptive_field import oracle
 
 SCHEMA = json.loads((REPO / "docs" / "graph-format.schema.json").read_text())
@@ -129,7 +129,7 @@ assert "torch" not in sys.modules
 
 def test_html_report_of_a_declared_graph():
     pytest.importorskip("matplotlib")
-    from rflint.html_report import Report, render
+    from rflint.report.html import Report, render
 
     page = render(Report("resnet18 (declared)", declared_resnet18().analyze(128)))
     assert "layer4.1.conv2" in page and 'class="unproductive"' in page

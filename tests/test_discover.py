@@ -10,13 +10,10 @@ import torch
 from torch import nn
 
 from helpers import rflint
-from rflint.config import model_entry
-from rflint.discover import (
-    ModelEntry, NotAModel, analyze_model, class_skip_reason, declared_resolution, find_models,
-    no_argument_kwargs, no_weights_value, with_configured,
-)
-from rflint.infer import program_reason, returns_model
-from rflint.literals import import_file
+from rflint.run.config import model_entry
+from rflint.frontends.discover import ModelEntry, NotAModel, analyze_model, class_skip_reason, declared_resolution, find_models, no_argument_kwargs, no_weights_value, with_configured
+from rflint.source.infer import program_reason, returns_model
+from rflint.source.literals import import_file
 
 
 def write(folder, name, text):
@@ -291,7 +288,7 @@ def test_a_module_without_spatial_layer_is_skipped():
 def test_a_model_needing_a_larger_input_says_how_large():
     """Two 3x3 stride-2 convs then an 8x8 pool: the pool needs 8 px, the second conv 17,
     the first 35 ((35 - 3) // 2 + 1 = 17)."""
-    from rflint.analysis import CaptureError
+    from rflint.frontends.torch.analysis import CaptureError
 
     with pytest.raises(CaptureError, match="needs at least 35 px; it cannot run at 24 px"):
         analyze_model(ModelEntry("NeedsLargeInput", __file__, 1, 1, "class", NeedsLargeInput), 24, frozenset())

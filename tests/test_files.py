@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rflint.config import Settings
-from rflint.files import UsageError, discover, real_paths
+from rflint.run.config import Settings
+from rflint.run.files import UsageError, discover, real_paths
 
 
 def touch(root: Path, *relative: str) -> None:

@@ -1,10 +1,10 @@
-"""Tests for rflint.fixes: the verified stride / patch-size change, and the advice without one.
+"""Tests for rflint.fix.search: the verified stride / patch-size change, and the advice without one.
 
 1. Golden tests on the model files in ``fixtures/fixes/``, one per place a stride literal can
    live (config-table row, default argument, keyword, positional through functools.partial,
    a literal shared by two models, a residual block whose add a single change would break),
    asserting the exact edits, I_min after and applicability.
-2. A fix written to disk with rflint.rewrite gives the model the I_min the search promised.
+2. A fix written to disk with rflint.fix.rewrite gives the model the I_min the search promised.
 3. torchvision, in a subprocess on a copy of the installed package: the paper's Section 5
    refinements must be among the verified candidates, with the paper's I_min and FLOPs ratios.
 """
@@ -21,12 +21,12 @@ from types import SimpleNamespace
 import pytest
 
 import rflint
-from rflint.analysis import analyze
-from rflint.diagnostics import Edit
-from rflint.discover import find_models
-from rflint.fixes import search_file_fixes, search_fixes
-from rflint.literals import import_file
-from rflint.rewrite import apply_edits, file_sha256, write_atomically
+from rflint.frontends.torch.analysis import analyze
+from rflint.core.diagnostics import Edit
+from rflint.frontends.discover import find_models
+from rflint.fix.search import search_file_fixes, search_fixes
+from rflint.source.literals import import_file
+from rflint.fix.rewrite import apply_edits, file_sha256, write_atomically
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fixes"
 
@@ -285,10 +285,10 @@ TORCHVISION_SCRIPT = """
 import dataclasses, glob, json, os, sys
 from types import SimpleNamespace
 # torchvision imports through tests/shims (conftest puts it on PYTHONPATH): its CUDA wheel's ops.
-from rflint.analysis import analyze
-from rflint.discover import find_models
-from rflint.fixes import search_fixes
-from rflint.literals import import_file
+from rflint.frontends.torch.analysis import analyze
+from rflint.frontends.discover import find_models
+from rflint.fix.search import search_fixes
+from rflint.source.literals import import_file
 
 models_dir, file_name, searched = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 analyzed = frozenset(glob.glob(os.path.join(models_dir, "*.py")))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, rflint
+from helpers import rflint
 
 GOOD = {
     "format": "rflint-graph", "version": 1, "name": "chain", "input_res": 16,
@@ -92,7 +92,7 @@ def test_a_folder_walk_takes_graph_files_only_and_never_imports_torch(tmp_path):
     write(tmp_path, "package.json", {"name": "web", "version": "1.0.0"})
     write(tmp_path, "data.json", "[1, 2, 3")  # not even JSON: not ours, left alone
     code = ("import sys; from rflint.cli import main; status = main(['.', '--input-res', '16', '--no-cache']);"
-            "assert 'rflint.graph_file' in sys.modules; print('torch imported:', 'torch' in sys.modules)")
+            "assert 'rflint.frontends.declared.file' in sys.modules; print('torch imported:', 'torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert run.stderr == "" and run.stdout.splitlines()[-1] == "torch imported: False"
     files = {line.split(":")[0] for line in run.stdout.splitlines() if ": RF" in line}

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import rflint
-from rflint import runner
+from rflint.run import runner
 
 GOOD = '''\
 from torch import nn

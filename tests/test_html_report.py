@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from helpers import rflint
-from rflint import html_report
+from rflint.report import html as html_report
+from rflint.run import report_command
 
 TINY_NET = textwrap.dedent("""\
     from torch import nn
@@ -48,7 +49,7 @@ def tiny_report(tmp_path_factory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("tiny")
     (folder / "net.py").write_text(TINY_NET)
     output = folder / "report.html"
-    assert html_report.main([f"{folder / 'net.py'}::tiny_net", "--input-res", "32", "-o", str(output)]) == 0
+    assert report_command.main([f"{folder / 'net.py'}::tiny_net", "--input-res", "32", "-o", str(output)]) == 0
     return folder, output.read_text()
 
 
@@ -89,7 +90,7 @@ def test_a_bad_spec_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, spec, 
     (tmp_path / "exiting.py").write_text("import sys\nsys.exit(3)\n")
     (tmp_path / "net.py").write_text("from torch import nn\n\n\ndef needs_arguments(width) -> nn.Module:\n    ...\n")
     monkeypatch.chdir(tmp_path)
-    assert html_report.main([*spec.split(), "-o", "out.html"]) == 2
+    assert report_command.main([*spec.split(), "-o", "out.html"]) == 2
     error = capsys.readouterr().err
     assert error.startswith("rflint: error: ") and message in error and error.count("\n") == 1
     assert "configured" not in error  # the spec came from the command line

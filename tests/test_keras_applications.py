@@ -13,7 +13,7 @@ import pytest
 from keras_helpers import analyze, keras
 
 from rflint.core.graph import analyze_graph
-from rflint.keras_frontend.config_graph import graph_from_config
+from rflint.frontends.keras.config_graph import graph_from_config
 
 
 def nasnet(input_res: int, **arguments):

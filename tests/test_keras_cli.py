@@ -80,6 +80,6 @@ def test_bad_saved_models_are_one_line_each_and_the_run_goes_on(tmp_path):
 
 
 def test_torch_files_never_import_keras():
-    code = ("import sys; from rflint.worker import front_end; "
+    code = ("import sys; from rflint.run.worker import front_end; "
             "front_end('net.py', 'import torch\\nfrom torch import nn\\n'); assert 'keras' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

@@ -5,8 +5,8 @@ import os
 
 
 from helpers import REPO
-from rflint.runner import Job
-from rflint.worker import lint_file
+from rflint.run.runner import Job
+from rflint.run.worker import lint_file
 
 DISCOVERY = os.path.realpath(REPO / "fixtures" / "keras" / "discovery.py")
 

@@ -4,8 +4,8 @@ refuses anything that does not parse or adds more than that."""
 
 import pytest
 
-from rflint.diagnostics import Edit
-from rflint.rewrite import RewriteError, apply_edits, file_sha256
+from rflint.core.diagnostics import Edit
+from rflint.fix.rewrite import RewriteError, apply_edits, file_sha256
 
 SOURCE = "x = layers.AveragePooling2D(2)(x)\ny = layers.AveragePooling2D((2, 2))(y)\nz = conv(3, 2)\n"
 

@@ -6,7 +6,7 @@ import pytest
 
 from keras_helpers import analyze, fields, keras
 
-from rflint.keras_frontend.config_graph import KerasConfigError
+from rflint.frontends.keras.config_graph import KerasConfigError
 
 layers = keras.layers
 

@@ -1,4 +1,4 @@
-"""Tests for rflint.literals: instrumented programs must mean the same, and origins must be exact.
+"""Tests for rflint.source.literals: instrumented programs must mean the same, and origins must be exact.
 
 1. A property test over random programs (arithmetic, big ints, slices, f-strings with nested
    format specs, defaults, functools.partial, classes, match statements, annotations with
@@ -39,15 +39,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rflint
-from rflint.literals import (
-    TABLE_NAME,
-    LiteralInt,
-    Origin,
-    import_file,
-    instrument,
-    origin_of,
-    rewrite_literals,
-)
+from rflint.source.literals import TABLE_NAME, LiteralInt, Origin, import_file, instrument, origin_of, rewrite_literals
 
 VIRTUAL_FILE = "/virtual/program.py"
 
@@ -442,7 +434,7 @@ def test_standalone_files_with_the_same_stem_do_not_collide(sandbox):
 TORCHVISION_SCRIPT = """
 import dataclasses, json, pathlib, sys
 import torch
-from rflint.literals import instrumented_imports, origin_of
+from rflint.source.literals import instrumented_imports, origin_of
 with instrumented_imports(pathlib.Path(sys.argv[1]).rglob("*.py")):
     import torchvision
 with torch.device("meta"):

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from rflint.diagnostics import Diagnostic
-from rflint.noqa import ALL, NONE, covers, file_suppressions, model_suppressions, suppressed
+from rflint.core.diagnostics import Diagnostic
+from rflint.core.noqa import ALL, NONE, covers, file_suppressions, model_suppressions, suppressed
 
 
 def lines(source: str) -> list[str]:

@@ -12,7 +12,7 @@ from nbclient import NotebookClient
 from PIL import Image
 
 import rflint
-from rflint import html_report
+from rflint.report import html as html_report
 from test_html_report import TINY_NET  # r_min 39, then 47, at I_res 32
 
 SETUP = textwrap.dedent("""\

@@ -24,20 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rflint.core.receptive_field import (
-    GLOBAL,
-    NEUTRAL,
-    Field,
-    Node,
-    Window,
-    input_limits,
-    is_underutilized,
-    is_unproductive,
-    pareto_max,
-    pareto_min,
-    pixels,
-    propagate,
-)
+from rflint.core.receptive_field import GLOBAL, NEUTRAL, Node, Window, input_limits, is_underutilized, is_unproductive, pareto_max, pareto_min, pixels, propagate
 
 F = Fraction
 

@@ -18,11 +18,13 @@ import jsonschema
 import pytest
 
 from rflint import __version__
-from rflint.diagnostics import Diagnostic, Edit, Fix, LayerRef, ModelReport
-from rflint.report import FORMATS, RunSummary, render, render_statistics
+from rflint.core.diagnostics import Diagnostic, Edit, Fix, LayerRef, ModelReport
+from rflint.report import FORMATS, render, render_statistics
+from rflint.report.summary import RunSummary
 from rflint.report.github import escape_data, escape_property
-from rflint.result import Layer, Result
-from rflint.rules import all_rules
+from rflint.core.layers import Layer
+from rflint.core.result import Result
+from rflint.core.rules import all_rules
 
 SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text("utf-8"))
 

@@ -1,4 +1,4 @@
-"""Tests for rflint.rewrite: only a literal's characters change, atomically, or nothing does."""
+"""Tests for rflint.fix.rewrite: only a literal's characters change, atomically, or nothing does."""
 
 import errno
 import fcntl
@@ -10,9 +10,8 @@ import threading
 
 import pytest
 
-from rflint.diagnostics import Edit
-from rflint.rewrite import (RewriteError, apply_edits, file_sha256, new_bytes, refusal, remove_stale_temporaries,
-                            unified_diff, write_atomically)
+from rflint.core.diagnostics import Edit
+from rflint.fix.rewrite import RewriteError, apply_edits, file_sha256, new_bytes, refusal, remove_stale_temporaries, unified_diff, write_atomically
 
 CONV = """\
 from torch import nn

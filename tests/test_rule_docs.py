@@ -8,8 +8,8 @@ import json
 import pytest
 
 from rflint.dev import MARKER, generate_docs, generated_docs, main, rule_doc, stale_docs
-from rflint.explain import explain
-from rflint.rules import all_rules
+from rflint.report.explain import explain
+from rflint.core.rules import all_rules
 
 RULES = all_rules()
 

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from rflint.cli import main
-from rflint.rules import all_rules
+from rflint.core.rules import all_rules
 
 DIAGNOSTIC = re.compile(r"^[^:\n]+:(\d+):(\d+): (RF\d+)", re.MULTILINE)
 

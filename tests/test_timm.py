@@ -11,9 +11,10 @@ import timm
 import torchvision.models as tvm
 
 from helpers import REPO
-from rflint import analysis, analyze
-from rflint.capture_fallback import capture_eager
-from rflint.discover import ModelEntry, declared_resolution
+from rflint import analyze
+from rflint.frontends.torch import analysis
+from rflint.frontends.torch.capture_eager import capture_eager
+from rflint.frontends.discover import ModelEntry, declared_resolution
 
 
 def eager_only(model, input_res, channels, traced=None):
@@ -170,7 +171,7 @@ def test_declared_resolution_imports_no_library(tmp_path):
     """A model file that imports neither timm nor torchvision must not get them imported."""
     code = (
         "import sys, torch\n"
-        "from rflint.discover import ModelEntry, declared_resolution\n"
+        "from rflint.frontends.discover import ModelEntry, declared_resolution\n"
         "print(declared_resolution(ModelEntry('Conv2d', 'f.py', 1, 1, 'class', torch.nn.Conv2d)),"
         " 'timm' in sys.modules, 'torchvision' in sys.modules)\n"
     )

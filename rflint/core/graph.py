@@ -9,11 +9,12 @@ the receptive-field op it applies per input axis (``receptive_field.Window``, ``
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
-from . import receptive_field as rf
-from ..result import Layer, Result, Site
+from rflint.core import receptive_field as rf
+from rflint.core.layers import Layer, Site
+from rflint.core.result import Result
 
 # Kinds whose nodes are layers (reported, counted in I_min); "attention" is mixing along
 # tokens that carry a bounded window of positions (Swin's windows, VOLO's outlook).

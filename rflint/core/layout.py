@@ -29,7 +29,7 @@ from fractions import Fraction
 from math import prod
 from typing import Iterable, Sequence
 
-from .receptive_field import NEUTRAL, Window
+from rflint.core.receptive_field import NEUTRAL, Window
 
 FEATURES = -1  # channels, features, heads: positions of no input axis
 BATCH = -2  # the batch (kept even at size 1); window partitions move blocks into it

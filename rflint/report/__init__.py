@@ -1,4 +1,4 @@
-"""Stage 7: reporters. They only format what the runner decided; no analysis happens here.
+"""Reporters. They only format what the runner decided; no analysis happens here.
 
 Every format module exposes ``render(run) -> str`` (text ending in a newline); ``render``
 dispatches on the ``--output-format`` name and ``render_statistics`` serves ``--statistics``.
@@ -6,61 +6,19 @@ dispatches on the ``--output-format`` name and ``render_statistics`` serves ``--
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
 import json
-from pathlib import Path
+from collections import Counter
 
-from .. import __version__
-from ..diagnostics import Diagnostic, Fix, ModelReport
-from ..rules import rule_by_code
+from rflint.report import concise, full, github, json_format, sarif
+from rflint.report.summary import RunSummary, rule_name
 
-
-@dataclass
-class RunSummary:
-    """What one lint run produced, in the order the caller wants it shown."""
-
-    diagnostics: list[Diagnostic]  # already filtered, suppressed and sorted
-    models: list[ModelReport]
-    cwd: str
-    fix_mode: str = "none"  # "none" | "safe" | "unsafe": which fixes --fix would apply
-    fixed: int = 0  # fixes applied in this run
-    quiet: bool = False  # --quiet: diagnostics only, no summary
-    skipped: int = 0  # candidates that are not models to lint
-    version: str = __version__
-
-    def path(self, file: str) -> str:
-        """Relative to the working directory when the file is under it (like ruff), else
-        absolute: a ``../`` path would hide which checkout a file came from."""
-        try:
-            return str(Path(file).relative_to(self.cwd))
-        except ValueError:
-            return file
-
-    def applies(self, fix: Fix | None) -> bool:
-        """Whether the fix counts as applicable ([*]): safe always, unsafe only when
-        unsafe fixes are enabled, display-only never."""
-        return fix is not None and (
-            fix.applicability == "safe" or (fix.applicability == "unsafe" and self.fix_mode == "unsafe")
-        )
-
-    def hides(self, fix: Fix | None) -> bool:
-        """An unsafe fix that ``--unsafe-fixes`` would make applicable."""
-        return fix is not None and fix.applicability == "unsafe" and self.fix_mode != "unsafe"
-
-
-def with_models(diagnostic: Diagnostic) -> str:
-    """The message as users read it: which models it concerns, then what is wrong."""
-    if not diagnostic.models:
-        return diagnostic.message
-    return f"[{', '.join(diagnostic.models)}] {diagnostic.message}"
-
-
-def rule_name(code: str) -> str:
-    """The rule's kebab-case name; the code itself for a code no rule registers, so a
-    reporter never drops output over a registry gap."""
-    rule = rule_by_code().get(code)
-    return rule.name if rule else code
+FORMATS = {
+    "concise": concise.render,
+    "full": full.render,
+    "json": json_format.render,
+    "sarif": sarif.render,
+    "github": github.render,
+}
 
 
 def render(format: str, run: RunSummary) -> str:
@@ -87,15 +45,3 @@ def render_statistics(run: RunSummary, as_json: bool = False) -> str:
         marker = ("[*] " if row["fixable"] else "[ ] ") if any_fixable else ""
         lines.append(f"{row['count']:>{count_width}}\t{row['code']:<{code_width}}\t{marker}{row['name']}")
     return "".join(line + "\n" for line in lines)
-
-
-# The format modules import RunSummary and the helpers above, so they load last.
-from . import concise, full, github, json_format, sarif  # noqa: E402
-
-FORMATS = {
-    "concise": concise.render,
-    "full": full.render,
-    "json": json_format.render,
-    "sarif": sarif.render,
-    "github": github.render,
-}

@@ -3,8 +3,8 @@ and ruff's), then ruff's summary of how many were found and how many ``--fix`` c
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
-from . import RunSummary, with_models
+from rflint.core.diagnostics import Diagnostic
+from rflint.report.summary import RunSummary, with_models
 
 
 def render(run: RunSummary) -> str:

@@ -4,9 +4,9 @@ fixes rflint verified as ``note:`` lines. A file that cannot be read loses only 
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
-from . import RunSummary
-from .concise import diagnostic_line, summary
+from rflint.core.diagnostics import Diagnostic
+from rflint.report.summary import RunSummary
+from rflint.report.concise import diagnostic_line, summary
 
 
 def render(run: RunSummary) -> str:

@@ -3,8 +3,8 @@ request's diff (ruff's ``github`` format)."""
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic
-from . import RunSummary, with_models
+from rflint.core.diagnostics import Diagnostic
+from rflint.report.summary import RunSummary, with_models
 
 COMMANDS = {"error": "error", "warning": "warning"}  # any other severity is a notice
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-from ..diagnostics import Diagnostic, Fix, ModelReport
-from . import RunSummary, rule_name
+from rflint.core.diagnostics import Diagnostic, Fix, ModelReport
+from rflint.report.summary import RunSummary, rule_name
 
 
 def render(run: RunSummary) -> str:

@@ -14,9 +14,10 @@ import json
 from pathlib import Path
 from urllib.parse import quote
 
-from ..diagnostics import Diagnostic, Edit, Fix
-from ..rules import Rule, all_rules
-from . import RunSummary, with_models
+from rflint.core.diagnostics import Diagnostic, Edit, Fix
+from rflint.core.rules import all_rules
+from rflint.core.rules.base import Rule
+from rflint.report.summary import RunSummary, with_models
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/rflint/"

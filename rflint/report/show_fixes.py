@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostic, Fix
-from . import RunSummary
+from rflint.core.diagnostics import Diagnostic, Fix
+from rflint.report.summary import RunSummary
 
 
 def render(run: RunSummary, applied: list[Diagnostic], proposed: list[Diagnostic]) -> str:

@@ -1,0 +1,1 @@
+"""Networks declared by hand (``rflint.Graph``) and their JSON files: no framework at all."""

@@ -1,0 +1,1 @@
+"""The torch front end: build on the meta device, capture the ops, map them onto the core."""
