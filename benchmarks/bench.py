@@ -874,6 +874,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="1 run per scenario, 3 RFA models, no cache-writing or pytorchcv scenarios")
     parser.add_argument("--runs", type=int, help="runs per scenario (default 5, --quick 1)")
     parser.add_argument("--pytorchcv-runs", type=int, default=1, help="runs of each pytorchcv scenario (default 1; 0: none)")
+    parser.add_argument("--pytorchcv-timeout", type=float, default=1800, help="time limit of each pytorchcv run (s)")
     parser.add_argument("--rfa-models", help="comma-separated torchvision model names, or 'table7' (default)")
     parser.add_argument("--no-rfa", action="store_true", help="skip the RFA-Toolbox comparison")
     parser.add_argument("--timeout", type=float, default=300, help="time limit per model and tool (s)")
@@ -916,7 +917,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     pytorchcv = pytorchcv_models()
     if pytorchcv and args.pytorchcv_runs and not args.quick:
-        big = dict(runs=args.pytorchcv_runs, timeout=1800, floor="import torch")
+        big = dict(runs=args.pytorchcv_runs, timeout=args.pytorchcv_timeout, floor="import torch")
         scenarios += [Scenario(CV_COLD, [str(pytorchcv)], res, "cold", wall_target=60.0, **big),
                       Scenario(CV_JSON, [str(pytorchcv)], fix_search, "cold", wall_target=90.0, **big)]
     if args.quick:
