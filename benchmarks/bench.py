@@ -68,6 +68,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -285,10 +286,11 @@ def measure(cmd: list[str], cwd: Path = REPO, timeout: float = 900) -> Sample:
         argv = [TIME, "-v", "-o", str(report), *cmd] if TIME else cmd
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             start = time.perf_counter()
-            process = subprocess.Popen(argv, cwd=cwd, env=child_env(), stdout=stdout, stderr=stderr)
+            # its own session, so that the time limit kills rflint under /usr/bin/time too (its workers die with it)
+            process = subprocess.Popen(argv, cwd=cwd, env=child_env(), stdout=stdout, stderr=stderr, start_new_session=True)
             sampler = TreeSampler(process.pid)
             sampler.start()
-            timer = threading.Timer(timeout, process.kill)
+            timer = threading.Timer(timeout, lambda: os.killpg(process.pid, signal.SIGKILL))
             timer.start()
             _, status, usage = os.wait4(process.pid, 0)
             wall = time.perf_counter() - start
