@@ -27,8 +27,8 @@ SMALL = textwrap.dedent('''\
     def small() -> nn.Sequential:
         return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3))
 ''')
-HEAVY = {"torch", "libcst", "rflint.rules", "rflint.diagnostics", "rflint.lint", "rflint.report", "rflint.runner",
-         "importlib.metadata"}
+HEAVY = {"torch", "libcst", "rflint.core.rules", "rflint.core.diagnostics", "rflint.core.lint", "rflint.report",
+         "rflint.run.runner", "importlib.metadata"}
 
 
 def make_project(tmp_path: Path) -> Path:
@@ -62,7 +62,7 @@ def test_an_identical_warm_run_replays_the_output_and_status_without_heavy_impor
     assert "models/net.py: from the cache (1 model)" in recorded.stderr and "RF003 [net]" in recorded.stdout
     assert (replayed.stdout, replayed.stderr, replayed.returncode) == (recorded.stdout, recorded.stderr, 1)
     assert modules & HEAVY == set()
-    assert "rflint.cache" in modules
+    assert "rflint.run.cache" in modules
 
 
 def test_each_input_of_the_output_ends_the_replay(tmp_path):
@@ -118,5 +118,5 @@ def test_fix_diff_and_output_file_are_never_replayed(tmp_path):
     for args in (["--diff"], ["-o", "report.txt"]):
         rflint(".", *args, cwd=repo)
         run, modules = imports(".", *args, cwd=repo)
-        assert "rflint.lint" in modules, args
+        assert "rflint.core.lint" in modules, args
     assert (repo / "report.txt").read_text().count("RF003") == 1
