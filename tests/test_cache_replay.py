@@ -120,3 +120,12 @@ def test_fix_diff_and_output_file_are_never_replayed(tmp_path):
         run, modules = imports(".", *args, cwd=repo)
         assert "rflint.core.lint" in modules, args
     assert (repo / "report.txt").read_text().count("RF003") == 1
+
+
+def test_a_variable_the_model_file_sets_itself_is_not_an_input(tmp_path):
+    """As rflint sets KERAS_BACKEND before importing keras: recorded as read, the variable
+    never matched the parent's environment, and such files were analyzed on every run."""
+    (tmp_path / "net.py").write_text('import os\n\nos.environ["NET_MODE"] = "fast"\nassert os.environ["NET_MODE"]\n' + NET)
+    assert rflint("net.py", "--input-res", "32", cwd=tmp_path).returncode == 1
+    warm = rflint("net.py", "--input-res", "32", "--verbose", cwd=tmp_path)
+    assert "net.py: from the cache (1 model)" in warm.stderr

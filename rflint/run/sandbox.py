@@ -37,6 +37,7 @@ _NOT_FILES = ("/proc/", "/sys/", "/dev/")
 
 files_read: set[str] = set()  # absolute paths opened for reading since the worker started
 environment_read: dict[str, str | None] = {}  # name -> sha256 of the value read (None: unset)
+set_here: set[str] = set()  # variables this process set or removed (their reads are not inputs)
 _capture = None  # the file fds 1 and 2 write to
 
 
@@ -141,9 +142,21 @@ def value_digest(value: str) -> str:
 
 class _RecordingEnviron(type(os.environ)):
     """``os.environ`` that notes each variable user code looks up (``get``, ``in`` and
-    ``os.getenv`` all come through ``__getitem__``); ``copy()`` for a subprocess is no lookup."""
+    ``os.getenv`` all come through ``__getitem__``); ``copy()`` for a subprocess is no lookup.
+    A variable the process set or removed itself before reading it (Keras's KERAS_BACKEND,
+    which rflint sets) is not an input: it would never match the next run's environment."""
+
+    def __setitem__(self, key, value):
+        set_here.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        set_here.add(key)
+        super().__delitem__(key)
 
     def __getitem__(self, key):
+        if key in set_here:
+            return super().__getitem__(key)
         try:
             value = super().__getitem__(key)
         except KeyError:
