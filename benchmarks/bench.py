@@ -298,7 +298,7 @@ def measure(cmd: list[str], cwd: Path = REPO, timeout: float = 900) -> Sample:
             sampler.stopped.set()
             sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen from waiting again
-        if TIME:
+        if TIME and process.returncode != -signal.SIGKILL:  # a run cut at its time limit leaves no report
             wall, user, system, maxrss = _parse_time_v(report.read_text())
         else:
             user, system, maxrss = usage.ru_utime, usage.ru_stime, usage.ru_maxrss
