@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 import rflint
+from rflint.core.graph import analyze_graph, with_literals
 from rflint.frontends.torch.analysis import analyze
 from rflint.core.diagnostics import Edit
 from rflint.frontends.discover import find_models
@@ -38,17 +39,23 @@ def analysed_models(path: Path, input_res: int, analyzed: list[Path]) -> list:
     return [(e, analyze(e.factory(), input_res, name=e.name, analyzed_files=files)) for e in entries]
 
 
-def job(*analyzed, max_flops_ratio=float("inf")) -> SimpleNamespace:
+def job(*analyzed, max_flops_ratio=float("inf"), exhaustive=False) -> SimpleNamespace:
     """What search_fixes reads of the worker's job; the fixtures' toy models are not held
     to the FLOPs budget unless a test says so."""
-    return SimpleNamespace(analyzed=frozenset(map(str, analyzed)), max_flops_ratio=max_flops_ratio)
+    return SimpleNamespace(analyzed=frozenset(map(str, analyzed)), max_flops_ratio=max_flops_ratio,
+                           exhaustive_fix_search=exhaustive)
 
 
 def fixes_of(name: str, input_res: int, *also_analyzed: str, **job_options) -> dict:
+    """Every working candidate, best first (exhaustive verification), once the ranked
+    search is shown to choose the same best fix."""
     path = FIXTURES / name
     analyzed = [path, *(FIXTURES / other for other in also_analyzed)]
     models = analysed_models(path, input_res, analyzed)
-    return search_file_fixes(models, job(*analyzed, **job_options))
+    ranked = search_file_fixes(models, job(*analyzed, **job_options))
+    exhaustive = search_file_fixes(models, job(*analyzed, exhaustive=True, **job_options))
+    assert {name: fixes[0] for name, fixes in ranked.items()} == {name: fixes[0] for name, fixes in exhaustive.items()}
+    return exhaustive
 
 
 def edit(name: str, line: int, column: int, old: str, new: str) -> Edit:
@@ -204,6 +211,7 @@ def test_change_breaking_a_residual_add_is_rejected():
     # residual_pair.py imports residual_net.py: its model is built (once per process) to see if it
     # reads the literals (the next test shows the verdict); then one message per rebuild.
     rebuilds = [what for what in heard if " with " in what]
+    trials = {key: trial for key, trial in trials.items() if key[2]}  # the unchanged model's figures are kept too
     assert len(rebuilds) == len(trials) == 3  # told before each rebuild: the worker's time limit is per rebuild
     assert rebuilds[0].startswith("ResNetD with stride 2 -> 1 of ")
     # conv1's stride=2 and the shortcut's AvgPool2d(2) must move together: alone, each breaks the add.
@@ -249,6 +257,45 @@ def test_no_stride_change_is_enough_gives_structural_advice():
         "no change of one or two stride literals builds, runs and brings I_min below I_res=16; or remove the"
         " last 8 unproductive layers or move pooling earlier (shorter & wider)"
     )
+
+
+def test_shortcut_switched_on_demotes_the_best_predicted_candidate_and_the_next_one_is_taken():
+    path = FIXTURES / "shortcut_switch.py"
+    [(entry, result)] = analysed_models(path, 60, [path])
+    heard = []
+    [best, demoted] = search_fixes(entry, result, job(path), progress=heard.append)
+    # Verified in ranked order: row 3 first (predicted 65, at or above I_res: a shortcut could
+    # still bring it below, so it ranks as the best possible), then row 2 (predicted 53: its
+    # stride of 1 switches a shortcut on, 41), then row 1 (predicted and verified 47), the fix.
+    rebuilt = [what.removeprefix("ShortcutNet with ") for what in heard if " with " in what]
+    assert rebuilt == ["stride 2 -> 1 of features.3.body.0", "stride 2 -> 1 of features.2.body.0",
+                       "stride 2 -> 1 of features.1.body.0"]
+    assert summary([best, demoted]) == [
+        ((edit("shortcut_switch.py", 12, 10, "2", "1"),), (47, 47), "safe", ("ShortcutNet",)),
+        ((edit("shortcut_switch.py", 13, 10, "2", "1"),), (41, 41), "safe", ("ShortcutNet",)),
+    ]
+    # The captured graph with row 2's literal at 1 (no shortcut: it was not run at stride 2).
+    row_2 = result.layer("features.2.body.0").stride_literals[0]
+    assert analyze_graph(with_literals(result.graph, {row_2: 1}), (60, 60), name="ShortcutNet").i_min == (53, 53)
+
+
+# Every fix fixture, at resolutions besides the ones the tests above use (with the files
+# whose models must be analyzed with it): the ranked search must choose what verifying
+# every candidate chooses (``fixes_of`` compares them).
+RANKED_VS_EXHAUSTIVE = {
+    "computed_stride.py": (16,), "deep_tail.py": (16,), "default_stride.py": (24, 48),
+    "keyword_stride.py": (32,), "partial_stride.py": (32,), "patchify_net.py": (32, 128),
+    "pool_head.py": (10, 14), "residual_net.py": (16, 32), "residual_pair.py": (10,),
+    "shared_fixed_head.py": (32,), "shared_pool.py": (24,), "shared_table.py": (24, 48),
+    "shortcut_switch.py": (40, 60), "table_net.py": (32, 64),
+}
+ANALYZED_WITH = {"residual_pair.py": ("residual_net.py",)}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.py")))
+def test_ranked_search_chooses_what_exhaustive_verification_chooses(name):
+    for input_res in RANKED_VS_EXHAUSTIVE[name]:  # a new fixture must be listed
+        fixes_of(name, input_res, *ANALYZED_WITH.get(name, ()))
 
 
 def test_search_leaves_the_imported_modules_in_place():
@@ -298,13 +345,17 @@ with open(path) as handle:
 models = [(e, analyze(e.factory(), 224, name=e.name, analyzed_files=analyzed)) for e in entries]
 trials, report = {}, {}
 for entry, result in models:
-    if entry.name in searched:
+    if entry.name in searched and not result.fully_utilized():
         siblings = [m for m in models if m[0] is not entry]
         strides = {l.name: [l.stride_literals[0].line, l.stride_literals[0].column]
                    for l in result.layers if l.stride_literals and l.stride_literals[0]}
-        fixes = search_fixes(entry, result, SimpleNamespace(analyzed=analyzed), siblings, trials)
+        # Ranked first; verifying every candidate then reuses its rebuilds (the same trials).
+        ranked = search_fixes(entry, result, SimpleNamespace(analyzed=analyzed), siblings, trials)
+        fixes = search_fixes(entry, result, SimpleNamespace(analyzed=analyzed, exhaustive_fix_search=True),
+                             siblings, trials)
         report[entry.name] = {"i_min": result.i_min, "strides": strides,
-                              "fixes": [dataclasses.asdict(fix) for fix in fixes]}
+                              "fixes": [dataclasses.asdict(fix) for fix in fixes],
+                              "ranked": [dataclasses.asdict(fix) for fix in ranked]}
 print(json.dumps(report))
 """
 
@@ -314,6 +365,7 @@ TORCHVISION_FAMILIES = {
     "mnasnet": ("mnasnet.py", "mnasnet1_0"),
     "convnext": ("convnext.py", "convnext_tiny"),
     "efficientnet": ("efficientnet.py", "efficientnet_b0"),
+    "vgg": ("vgg.py", ",".join(f"vgg{depth}{bn}" for depth in (11, 13, 16, 19) for bn in ("", "_bn"))),
 }
 
 
@@ -344,7 +396,8 @@ def finish_search(process: subprocess.Popen) -> dict:
 @pytest.fixture(scope="module")
 def torchvision_fixes(torchvision_models) -> dict:
     """The quick families, searched in parallel processes."""
-    running = {family: start_search(torchvision_models, family) for family in ("mobilenetv3", "mnasnet", "convnext")}
+    running = {family: start_search(torchvision_models, family)
+               for family in ("mobilenetv3", "mnasnet", "convnext", "vgg")}
     return {family: finish_search(process) for family, process in running.items()}
 
 
@@ -364,6 +417,15 @@ LARGE_READERS = ["fasterrcnn_mobilenet_v3_large_320_fpn", "fasterrcnn_mobilenet_
 # Built without backbone weights, the segmentation models show they do not read the row's
 # stride: their backbone is dilated, so torchvision replaces that stride by 1 (dilation 2).
 DILATED = ["deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]
+
+
+@pytest.mark.parametrize("family", ["mobilenetv3", "mnasnet", "convnext", "vgg"])
+def test_ranked_search_chooses_what_exhaustive_verification_chooses_on_torchvision(torchvision_fixes, family):
+    reports = torchvision_fixes[family]
+    assert reports  # every family has a model with an RF003 (vgg: vgg19, vgg19_bn)
+    for name, report in reports.items():
+        assert report["ranked"][0] == report["fixes"][0], name
+        assert len(report["ranked"]) <= len(report["fixes"])
 
 
 def test_mobilenet_v3_large_last_downsampling_is_advice_naming_the_models_reading_it(torchvision_fixes):
@@ -442,6 +504,7 @@ def test_efficientnet_b0_reaches_171_not_the_papers_203(torchvision_models):
     """
     report = finish_search(start_search(torchvision_models, "efficientnet"))["efficientnet_b0"]
     best = report["fixes"][0]
+    assert report["ranked"][0] == best
     assert report["i_min"] == [299, 299]
     assert best == fix_changing(report, "features.4.0.block.1.0")
     assert best["i_min_after"] == [171, 171] and best["applicability"] == "safe"

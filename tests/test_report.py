@@ -103,7 +103,7 @@ models/net.py:10:13: RF001 [Net] {UNPRODUCTIVE}
 models/broken.py:1:1: RF902 [Broken] {BUILD_FAILED}
 
 Found 4 errors.
-[*] 1 fixable with the --fix option (1 hidden fix can be enabled with the --unsafe-fixes option).
+[*] 1 fixable with the `--fix` option (1 hidden fix can be enabled with the `--unsafe-fixes` option).
 1 model analyzed, 0 skipped.
 """
 
@@ -111,7 +111,7 @@ Found 4 errors.
 def test_concise_with_unsafe_fixes_marks_them_fixable(paths):
     lines = render("concise", make_run(paths, fix_mode="unsafe")).splitlines()
     assert lines[1] == f"models/net.py:10:13: RF001 [*] [Net] {UNPRODUCTIVE}"
-    assert lines[-2] == "[*] 2 fixable with the --fix option."
+    assert lines[-2] == "[*] 2 fixable with the `--fix` option."
 
 
 @pytest.mark.parametrize(
@@ -119,9 +119,9 @@ def test_concise_with_unsafe_fixes_marks_them_fixable(paths):
     [
         ([], 0, ["All checks passed!"]),
         ([], 2, ["Found 2 errors (2 fixed, 0 remaining)."]),
-        ([0], 1, ["Found 2 errors (1 fixed, 1 remaining).", "[*] 1 fixable with the --fix option."]),
+        ([0], 1, ["Found 2 errors (1 fixed, 1 remaining).", "[*] 1 fixable with the `--fix` option."]),
         ([1, 2], 0, ["Found 2 errors.",
-                     "No fixes available (1 hidden fix can be enabled with the --unsafe-fixes option)."]),
+                     "No fixes available (1 hidden fix can be enabled with the `--unsafe-fixes` option)."]),
         ([2], 0, ["Found 1 error."]),  # a display-only fix is advice, never fixable
     ],
 )
@@ -163,7 +163,7 @@ help: {ADVICE}
 models/broken.py:1:1: RF902 [Broken] {BUILD_FAILED}
 
 Found 4 errors.
-[*] 1 fixable with the --fix option (1 hidden fix can be enabled with the --unsafe-fixes option).
+[*] 1 fixable with the `--fix` option (1 hidden fix can be enabled with the `--unsafe-fixes` option).
 1 model analyzed, 0 skipped.
 """
 

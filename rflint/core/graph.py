@@ -9,7 +9,7 @@ the receptive-field op it applies per input axis (``receptive_field.Window``, ``
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping
 
 from rflint.core import receptive_field as rf
@@ -97,8 +97,36 @@ def analyze_graph(
         unknown=unknown,
         unbounded_by=_unbounded_by(nodes, fields, layers, sites),
         capture=graph.method,
+        graph=graph,
         **result_fields,
     )
+
+
+def with_literals(graph: LayerGraph, values: Mapping[Site, int]) -> LayerGraph:
+    """The graph as if the stride and kernel literals at ``values`` were written with the new
+    values: every window whose stride or kernel one of them set, on the axes it set.
+
+    Arithmetic on the graph as captured, so a prediction: a new value can also change which
+    ops the model runs (a stride of 1 switching on a residual shortcut) or break a shape,
+    which only a rebuild shows.
+    """
+
+    def rewritten(node: GraphNode) -> GraphNode:
+        op = node.op
+        if not isinstance(op, rf.Window):
+            return node
+        stride = _rewritten_axes(op.stride, node.stride_literals, values)
+        kernel = _rewritten_axes(op.kernel, node.kernel_literals, values)
+        if stride == op.stride and kernel == op.kernel:
+            return node
+        return replace(node, op=replace(op, stride=stride, kernel=kernel))
+
+    return replace(graph, nodes=[rewritten(node) for node in graph.nodes])
+
+
+def _rewritten_axes(current: tuple, sites: tuple[Site | None, ...], values: Mapping[Site, int]) -> tuple:
+    return tuple(values.get(sites[axis], value) if axis < len(sites) and sites[axis] is not None else value
+                 for axis, value in enumerate(current))
 
 
 SPATIAL_KINDS = frozenset({"conv", "conv_transpose", "pool"})

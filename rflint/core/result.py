@@ -26,9 +26,10 @@ class Result:
     component_types: frozenset[str] = frozenset()  # "module:qualname" of every submodule class
     source: Site | None = None  # where the analyzed factory or class is defined
     factory: object = field(default=None, repr=False, compare=False)  # for fixes(); not pickled
+    graph: object = field(default=None, repr=False, compare=False)  # the core LayerGraph, to rank fixes; not pickled
 
     def __getstate__(self):
-        return {**self.__dict__, "factory": None}
+        return {**self.__dict__, "factory": None, "graph": None}
 
     @property
     def ndim(self) -> int:

@@ -6,6 +6,11 @@ it as close to I_res as possible. rflint cannot trust arithmetic on the old grap
 (a stride of 1 can switch on a residual shortcut, which adds a shorter path), so every
 candidate is verified: the analyzed files are re-imported with the literal overridden in
 memory, the model is rebuilt on the meta device and re-analysed. No file is touched here.
+
+Rebuilds are what a search costs, so candidates are first ranked by that arithmetic (the
+captured graph with the literals' new values, ``with_literals``: microseconds) and verified
+in ranked order, stopping as soon as the best verified candidate is preferred to anything an
+unverified one is predicted to reach: about one rebuild per model reading the literal.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from rflint.frontends.torch.analysis import analyze
 from rflint.frontends.torch.build import build
+from rflint.core.graph import analyze_graph, with_literals
 from rflint.core.diagnostics import Edit, Fix
 from rflint.frontends.discover import ModelEntry
 from rflint.fix import DEFAULT_MAX_FLOPS_RATIO
@@ -117,7 +123,9 @@ class Trial:
     error: str | None = None
 
 
-Trials = dict[tuple[str, str, frozenset], Trial]  # (file, model, overrides): kept for one file's models
+# (file, model, overrides) -> Trial, kept for one file's models; no overrides: the unchanged model's Figures.
+Trials = dict[tuple[str, str, frozenset], "Trial | Figures | None"]
+UNCHANGED = frozenset()
 
 
 @dataclass
@@ -140,8 +148,9 @@ class FixSearch:
         self.entry, self.result, self.job, self.frontend = entry, result, job, frontend
         self.readers, self.rebuilt, self.trials, self.progress = readers, rebuilt, trials, progress
         self.max_flops_ratio = getattr(job, "max_flops_ratio", DEFAULT_MAX_FLOPS_RATIO)
-        self.originals: dict[tuple[str, str], Figures | None] = {}
-        self.interface_changes: list[str] = []  # why candidates that worked otherwise were rejected
+        self.interface_change: dict[frozenset, str] = {}  # candidate overrides -> why it was rejected though it worked
+        self.exhaustive = getattr(job, "exhaustive_fix_search", False)
+        self.predictions: dict[frozenset, tuple[int, ...]] = {}  # candidate overrides -> predicted I_min
 
     def trial(self, model: ModelEntry, input_res, candidate: Candidate) -> Trial:
         key = (model.file, model.name, candidate.overrides())
@@ -156,10 +165,12 @@ class FixSearch:
         return self.trials[key]
 
     def original(self, model: ModelEntry, input_res) -> Figures | None:
-        key = (model.file, model.name)
-        if key not in self.originals:
-            self.originals[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
-        return self.originals[key]
+        """The unchanged model's figures, measured once for all the searches of a file
+        (EfficientNet B0..B7 each verify a change on all eight)."""
+        key = (model.file, model.name, UNCHANGED)
+        if key not in self.trials:
+            self.trials[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
+        return self.trials[key]
 
     def interface_problem(self, model: ModelEntry, input_res, trial: Trial) -> str | None:
         """Why a fully utilized trial changes what the model returns (see ``interface.py``)."""
@@ -187,7 +198,7 @@ class FixSearch:
             return None
         change = self.interface_problem(self.entry, res, own)
         if change:
-            self.interface_changes.append(f"{'; '.join(knob.describe() for knob in candidate.knobs)}: {change}")
+            self.interface_change[candidate.overrides()] = f"{'; '.join(k.describe() for k in candidate.knobs)}: {change}"
             return None
         readers = self.readers.of(candidate.positions(), besides=self.entry)
         healthy = [reader for reader in readers if not reader.needs_fix]
@@ -208,14 +219,64 @@ class FixSearch:
         return Verdict(candidate, own, readers)
 
     def verdicts(self, knobs: list[Knob]) -> list[Verdict]:
-        """The working candidates of the smallest size that has any: applicable ones first,
-        then advice, each group best first (I_min as close to I_res as possible, then cheaper)."""
+        """Working candidates of the smallest size that has any, best first (``_preference``):
+        the best of them all, and the others verified on the way to it (every working one
+        when ``job.exhaustive_fix_search`` asks to verify every candidate)."""
         for candidates in _candidates_by_size(knobs):
-            found = [v for v in map(self.verdict, candidates) if v is not None]
+            found = self.all_verdicts(candidates) if self.exhaustive else self.ranked_verdicts(candidates)
             if found:
-                return sorted(found, key=lambda v: (v.blocked is not None, tuple(-m for m in v.trial.i_min),
-                                                    v.trial.figures.flops))
+                return sorted(found, key=_preference)
         return []
+
+    def all_verdicts(self, candidates: list[Candidate]) -> list[Verdict]:
+        return [v for v in map(self.verdict, candidates) if v is not None]
+
+    def interface_changes(self, knobs: list[Knob]) -> list[str]:
+        """Why candidates that worked otherwise were rejected, in candidate order (not the
+        order they were verified in, which the ranking decides)."""
+        return [self.interface_change[key] for candidates in _candidates_by_size(knobs) for c in candidates
+                if (key := c.overrides()) in self.interface_change]
+
+    def ranked_verdicts(self, candidates: list[Candidate]) -> list[Verdict]:
+        """Verify candidates best predicted first; stop once a verified one is preferred to
+        the next one's prediction, which then cannot be the best: a new value that changes
+        the model beyond its strides (a shortcut switched on) adds paths, which only lower
+        I_min, so a prediction is never worse than the truth."""
+        ranked = sorted(candidates, key=self.predicted_preference)
+        found: list[Verdict] = []
+        for candidate in ranked:
+            if found and min(map(_preference, found)) < self.predicted_preference(candidate):
+                break
+            verdict = self.verdict(candidate)
+            if verdict is not None:
+                found.append(verdict)
+        return found
+
+    def predicted_preference(self, candidate: Candidate) -> tuple:
+        """``_preference`` at its best for what the captured graph predicts: the FLOPs as 0
+        (candidates predicted equal are all verified), blocked only by a reader without an
+        RF003 (certain), and I_min as predicted, or just below I_res where the prediction
+        leaves it at or above (a shortcut switched on may still bring it below)."""
+        blocked = any(not r.needs_fix for r in self.readers.of(candidate.positions(), besides=self.entry))
+        best = tuple(r - 1 for r in self.result.input_res)
+        predicted = self.predicted_i_min(candidate)
+        i_min = predicted if all(m <= b for m, b in zip(predicted, best)) else best
+        return blocked, tuple(-m for m in i_min), 0
+
+    def predicted_i_min(self, candidate: Candidate) -> tuple[int, ...]:
+        """I_min on the captured graph with the candidate's values; without a graph (a
+        result read back from a worker), I_res, which ranks it as the best possible."""
+        key = candidate.overrides()
+        if key not in self.predictions:
+            graph = self.result.graph
+            self.predictions[key] = self.result.input_res if graph is None else analyze_graph(
+                with_literals(graph, candidate.changes()), self.result.input_res, name=self.result.name).i_min
+        return self.predictions[key]
+
+
+def _preference(verdict: Verdict) -> tuple:
+    """Applicable before advice, then I_min as close below I_res as possible, then cheaper."""
+    return verdict.blocked is not None, tuple(-m for m in verdict.trial.i_min), verdict.trial.figures.flops
 
 
 def _models_without_rf003(readers: Sequence[Reader]) -> str:
@@ -264,7 +325,7 @@ def search_fixes(
                            frontend or Rebuilder())
         verdicts = search.verdicts(knobs)
         if not verdicts:
-            return (_advice(result, literal_free, tried=bool(knobs), interface_changes=search.interface_changes),)
+            return (_advice(result, literal_free, tried=bool(knobs), interface_changes=search.interface_changes(knobs)),)
         before = search.original(entry, result.input_res)
         return tuple(_fix(v, before, result, entry, search) for v in verdicts)
 

@@ -51,11 +51,11 @@ def found(run: RunSummary) -> list[str]:
         return ["All checks passed!"]
     applicable = sum(run.applies(d.fix) for d in run.diagnostics)
     hidden = sum(run.hides(d.fix) for d in run.diagnostics)
-    hint = f"{hidden} hidden fix{plural(hidden, 'es')} can be enabled with the --unsafe-fixes option"
+    hint = f"{hidden} hidden fix{plural(hidden, 'es')} can be enabled with the `--unsafe-fixes` option"
     if applicable and hidden:
-        lines.append(f"[*] {applicable} fixable with the --fix option ({hint}).")
+        lines.append(f"[*] {applicable} fixable with the `--fix` option ({hint}).")
     elif applicable:
-        lines.append(f"[*] {applicable} fixable with the --fix option.")
+        lines.append(f"[*] {applicable} fixable with the `--fix` option.")
     elif hidden:
         lines.append(f"No fixes available ({hint}).")
     return lines

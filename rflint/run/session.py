@@ -344,8 +344,10 @@ class Session:
         return [f"{path}: {how} ({what})", *(f"{path}: {skipped}" for skipped in report.skipped)]
 
     def wants_fixes(self) -> bool:
+        """Every format shows fixability (ruff's ``[*]``), now that a search costs about one
+        rebuild per model reading the literal; GitHub annotations have no place for it."""
         a = self.args
-        return a.fix or a.diff or a.show_fixes or a.format in ("json", "full", "sarif")
+        return a.fix or a.diff or a.show_fixes or a.format != "github"
 
     def filter(self, diagnostics: list[Diagnostic]) -> list[Diagnostic]:
         """Drop diagnostics of unselected rules and those the file's own suppressions cover:
