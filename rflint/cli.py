@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -75,6 +77,67 @@ def _run(args) -> int:
     if args.clean:
         session.clean_cache()
         return EXIT_CLEAN
+    replayed = session.replay()
+    if replayed is not None:
+        output, status = replayed
+        for fd, data in output:
+            stream = sys.stdout if fd == 1 else sys.stderr
+            stream.flush()
+            stream.buffer.write(data)
+        return status
+    with _teed_output() as output:
+        status = _lint(args, session)
+    session.remember(output, status)
+    return status
+
+
+class _Tee(io.RawIOBase):
+    """Writes through to a stream's binary buffer and keeps (fd, bytes) of each write."""
+
+    def __init__(self, target, fd: int, kept: list[tuple[int, bytes]]):
+        super().__init__()
+        self.target, self.fd, self.kept = target, fd, kept
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.target.write(data)
+        self.kept.append((self.fd, data))
+        return len(data)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+@contextlib.contextmanager
+def _teed_output():
+    """What the run writes to stdout and stderr, in order, as the next identical run will
+    replay it (``Session.replay``); streams without a binary buffer are left alone."""
+    kept: list[tuple[int, bytes]] = []
+    originals = sys.stdout, sys.stderr
+    if not all(hasattr(stream, "buffer") for stream in originals):
+        yield kept
+        return
+    for stream in originals:
+        stream.flush()
+    sys.stdout, sys.stderr = (
+        io.TextIOWrapper(_Tee(stream.buffer, fd, kept), encoding=stream.encoding, errors=stream.errors,
+                         line_buffering=stream.line_buffering, write_through=True)
+        for fd, stream in ((1, originals[0]), (2, originals[1]))
+    )
+    try:
+        yield kept
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+            stream.detach()  # closing the wrapper must not close the real stream
+        sys.stdout, sys.stderr = originals
+
+
+def _lint(args, session) -> int:
+    """Lint (and fix), print the report; the exit status."""
     for info in session.infos:
         print(f"rflint: info: {info}", file=sys.stderr)
     if _streams(args):

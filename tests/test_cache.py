@@ -123,9 +123,8 @@ def test_an_imported_file_leaving_the_analyzed_set_invalidates_its_importers(tmp
         lambda monkeypatch: {**OPTIONS, "input_res": [64, 64]},
         lambda monkeypatch: {**OPTIONS, "models": [{"target": "net.py::Net", "kwargs": {"width": 2}}]},
         lambda monkeypatch: monkeypatch.setattr(cache_module, "__version__", "9.9.9") or OPTIONS,
-        lambda monkeypatch: monkeypatch.setattr(cache_module, "_torch_version", lambda: "9.9.9") or OPTIONS,
     ],
-    ids=["input-res", "config", "rflint-version", "torch-version"],
+    ids=["input-res", "config", "rflint-version"],
 )
 def test_a_new_fingerprint_misses_without_evicting_the_old_entries(tmp_path, project, monkeypatch, change):
     folder = tmp_path / ".rflint_cache"
@@ -138,7 +137,7 @@ def test_a_new_fingerprint_misses_without_evicting_the_old_entries(tmp_path, pro
     assert hits(folder, project) == {"net", "blocks", "other"}
 
 
-def test_fingerprint_is_canonical_and_reads_torch_version_without_importing_it():
+def test_fingerprint_is_canonical():
     reordered = dict(reversed(list(OPTIONS.items())))
     assert fingerprint(OPTIONS) == fingerprint(reordered)
     assert fingerprint({"res": (1, 2), "files": {Path("b"), Path("a")}}) == fingerprint({"res": [1, 2], "files": ["a", "b"]})
@@ -168,17 +167,83 @@ def test_a_dependency_modified_during_the_run_is_not_stored(tmp_path, project):
     assert new_run(folder, project).get(project["net"]) is None
 
 
+def counting_reads(monkeypatch) -> list[str]:
+    """The names of the source files read through ``Path.read_bytes`` (how the cache hashes) from now on."""
+    reads = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda path: path.suffix == ".py" and reads.append(path.name) or read_bytes(path))
+    return reads
+
+
 def test_each_file_is_hashed_once_per_run(tmp_path, project, monkeypatch):
     folder = tmp_path / ".rflint_cache"
     fill(folder, project)
     cache = new_run(folder, project)
-    reads = []
-    read_bytes = Path.read_bytes
-    monkeypatch.setattr(Path, "read_bytes", lambda path: reads.append(path.name) or read_bytes(path))
+    reads = counting_reads(monkeypatch)
     for report in reports_of(project).values():
         assert cache.get(report.file) is not None
         cache.put(report)
-    assert sorted(name for name in reads if name.endswith(".py")) == ["blocks.py", "net.py", "other.py"]
+    assert sorted(reads) == ["blocks.py", "net.py", "other.py"]
+
+
+def test_a_file_whose_status_settled_is_not_read_again_until_it_changes(tmp_path, project, monkeypatch):
+    """The stat fast path: same device, inode, size, mtime and ctime as when hashed vouch for
+    the stored hash. An edit that keeps the size and puts the mtime back still moves the ctime."""
+    folder = tmp_path / ".rflint_cache"
+    fill(folder, project)
+    reads = counting_reads(monkeypatch)
+    assert hits(folder, project) == {"net", "blocks", "other"}
+    assert sorted(reads) == ["blocks.py", "net.py", "other.py"]  # written just now: not settled, read again
+
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)  # as if they had been written long ago
+    cache = new_run(folder, project)
+    for report in reports_of(project).values():
+        assert cache.get(report.file) is not None
+        cache.put(report)  # with the statuses, settled now
+    reads.clear()
+    assert hits(folder, project) == {"net", "blocks", "other"} and reads == []
+
+    blocks = Path(project["blocks"])
+    before = blocks.stat()
+    time.sleep(0.01)  # a coarse clock tick, so the ctime moves
+    blocks.write_text("STRIDE = 3\n")  # same size
+    os.utime(blocks, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert blocks.stat().st_size == before.st_size and blocks.stat().st_mtime_ns == before.st_mtime_ns
+    assert hits(folder, project) == {"other"} and reads == ["blocks.py"]
+
+
+def test_installed_versions_are_remembered_until_a_distribution_changes(tmp_path, project, monkeypatch):
+    """A warm run reads the versions from the cache folder's record, not importlib.metadata;
+    upgrading a distribution (its .dist-info renamed) invalidates the record and the entry."""
+    import importlib.metadata
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fakelib(site, "fakelib", "1.0")
+    monkeypatch.syspath_prepend(site)
+    monkeypatch.setattr(cache_module, "RACY_NS", 0)  # the metadata was written just now
+    report = reports_of(project)["net"]
+    report.installed = ("fakelib",)
+    folder = tmp_path / ".rflint_cache"
+
+    def reused() -> bool:
+        cache = new_run(folder, project)
+        found = cache.get(report.file) == report
+        if not found:
+            cache.put(report)
+        cache.finish()
+        return found
+
+    assert not reused()
+    with monkeypatch.context() as patch:
+        def scanned(*args):
+            raise AssertionError("importlib.metadata was asked")
+
+        patch.setattr(importlib.metadata, "version", scanned)
+        patch.setattr(importlib.metadata, "packages_distributions", scanned)
+        assert reused()
+    install_fakelib(site, "fakelib", "2.0")
+    assert not reused() and reused()
 
 
 def entry_file(folder: Path) -> Path:
@@ -345,6 +410,9 @@ def test_entries_are_keyed_on_files_read_environment_and_installed_versions(tmp_
     report.environment = {"NET_WIDTH": cache_module.value_digest("8"), "NET_DEBUG": None}
     report.installed = ("hypothesis",)
     folder = tmp_path / ".rflint_cache"
+    installed_first = tmp_path / "site"  # where a newer version shadows the environment's
+    installed_first.mkdir()
+    monkeypatch.syspath_prepend(installed_first)
 
     def reused() -> bool:
         cache = new_run(folder, project)
@@ -359,7 +427,8 @@ def test_entries_are_keyed_on_files_read_environment_and_installed_versions(tmp_
         lambda: missing.write_text("{}"),
         lambda: monkeypatch.setenv("NET_WIDTH", "16") or report.environment.update(NET_WIDTH=cache_module.value_digest("16")),
         lambda: monkeypatch.setenv("NET_DEBUG", "1") or report.environment.update(NET_DEBUG=cache_module.value_digest("1")),
-        lambda: monkeypatch.setattr(cache_module, "version", lambda name: "0.0.1"),
+        lambda: install_fakelib(installed_first, "hypothesis", "0.0.1"),
+        lambda: install_fakelib(installed_first, "torch", "0.0.1"),  # checked whatever the file imported
     ]
     for change in changes:
         change()
@@ -410,15 +479,16 @@ def net() -> nn.Sequential:
 '''
 
 
-def install_fakelib(site: Path, version: str, big: int) -> None:
-    for old in site.glob("fakelib*"):
+def install_fakelib(site: Path, name: str, version: str, big: int = 0) -> None:
+    """Install (or replace) distribution ``name`` with a package of the same name, as pip does."""
+    for old in site.glob(f"{name}*"):
         shutil.rmtree(old)
-    (site / "fakelib").mkdir()
-    (site / "fakelib" / "__init__.py").write_text(f"BIG = {big}\n")
-    info = site / f"fakelib-{version}.dist-info"
+    (site / name).mkdir()
+    (site / name / "__init__.py").write_text(f"BIG = {big}\n")
+    info = site / f"{name}-{version}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n")
-    (info / "top_level.txt").write_text("fakelib\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "top_level.txt").write_text(f"{name}\n")
 
 
 def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a_library_changed(tmp_path):
@@ -438,7 +508,7 @@ def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a
     project.mkdir()
     (project / "net.py").write_text(STALE_NET)
     (project / "net.json").write_text('{"big": 0}')
-    install_fakelib(site, "1.0", 0)
+    install_fakelib(site, "fakelib", "1.0", 0)
     runs = []
 
     def lint(**env) -> int:
@@ -452,7 +522,7 @@ def test_a_result_is_not_reused_after_a_config_file_an_environment_variable_or_a
     (project / "net.json").write_text('{"big": 1}')
     assert lint() == 1
     assert lint(NET_BIG="1") == 0
-    install_fakelib(site, "2.0", 1)
+    install_fakelib(site, "fakelib", "2.0", 1)
     assert lint(NET_BIG="1") == 1
     assert lint(NET_BIG="1") == 1
     from_cache = [index for index, stderr in enumerate(runs) if "net.py: from the cache" in stderr]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rflint.run.config import Settings
-from rflint.run.files import UsageError, discover
+from rflint.run.files import UsageError, discover, real_paths
 
 
 def touch(root: Path, *relative: str) -> None:
@@ -100,6 +100,17 @@ def test_symlinked_folder_is_followed_and_real_path_preferred(tmp_path):
     os.symlink(tmp_path / "zoo", tmp_path / "a_link")
     os.symlink(tmp_path / "outside" / "vendor", tmp_path / "zoo" / "vendor")
     assert found(tmp_path, [str(tmp_path / "zoo"), str(tmp_path / "a_link")]) == ["zoo/net.py", "zoo/vendor/x.py"]
+
+
+def test_real_paths_agree_with_realpath_through_symlinked_files_and_folders(tmp_path, monkeypatch):
+    touch(tmp_path, "real/net.py", "real/other.py")
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    (tmp_path / "real" / "alias.py").symlink_to(tmp_path / "real" / "other.py")
+    (tmp_path / "real" / "dangling.py").symlink_to(tmp_path / "nowhere.py")
+    monkeypatch.chdir(tmp_path)
+    files = [str(tmp_path / "linked" / name) for name in ("net.py", "alias.py", "dangling.py")]
+    files += ["linked/net.py", "real/../linked/alias.py", "missing.py"]
+    assert real_paths(files) == {file: os.path.realpath(file) for file in files}
 
 
 def test_missing_path_is_a_usage_error(tmp_path):

@@ -11,21 +11,19 @@ where the analysis saw them.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fcntl
 import hashlib
 import io
 import os
 import re
 import stat
-import tempfile
 import tokenize
-from typing import BinaryIO, Iterable, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterable, Iterator
 
-import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+if TYPE_CHECKING:
+    import libcst as cst
 
-from rflint.core.diagnostics import Edit
+    from rflint.core.diagnostics import Edit
 
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")  # the tokenizer's line ends, kept
 # An insertion (``old`` empty) adds one keyword argument after a literal: Keras's
@@ -50,6 +48,9 @@ def apply_edits(file: str | os.PathLike, edits: Iterable[Edit], expected_sha256:
     integer literal spelled ``edit.old``, or if the result differs from the original
     anywhere but in those literals.
     """
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
     text = _decode(_read_unchanged(file, expected_sha256))
     replacements = _replacements(file, edits)
     wrapper = MetadataWrapper(_parse(file, text))
@@ -67,7 +68,7 @@ def apply_edits(file: str | os.PathLike, edits: Iterable[Edit], expected_sha256:
         if node is None or node.value != edit.old or end != (edit.end_line, edit.end_column):
             raise RewriteError(f"{file}:{edit.line}:{edit.column}: no integer literal {edit.old!r} here")
         new_values[node] = edit.new
-    new_text = _inserted(wrapper.module.visit(_LiteralReplacer(new_values)).code, replacements)
+    new_text = _inserted(_replace_literals(wrapper.module, new_values), replacements)
     _check_only_literals_changed(file, text, new_text, replacements)
     return new_text
 
@@ -139,6 +140,8 @@ def _replace(path: str, data: bytes, status: os.stat_result) -> None:
     """Write a locked temporary file beside ``path`` with its mode, owner and group, then
     rename it over ``path``. The lock tells ``remove_stale_temporaries`` the file is in use;
     a process killed before the rename leaves it for the next run to remove."""
+    import tempfile  # imported by the writes only: every run imports this module (remove_stale_temporaries)
+
     folder, name = os.path.split(path)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=TEMPORARY_SUFFIX)
     try:
@@ -194,6 +197,8 @@ def new_bytes(file: str | os.PathLike, new_text: str) -> bytes:
 def unified_diff(shown_path: str, old: bytes, new: bytes) -> bytes:
     """What ``--diff`` prints for one file (empty when nothing changes), in the file's own
     bytes: its encoding, BOM and line ends, so ``git apply`` and ``patch -p1`` take it."""
+    import difflib  # as tempfile above
+
     name = os.fsencode(shown_path)
     lines = difflib.diff_bytes(difflib.unified_diff, _PATCH_LINE.findall(old), _PATCH_LINE.findall(new),
                                b"a/" + name, b"b/" + name)
@@ -203,15 +208,19 @@ def unified_diff(shown_path: str, old: bytes, new: bytes) -> bytes:
 _PATCH_LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")  # patch tools end lines at \n only: a \r stays in the line
 
 
-class _LiteralReplacer(cst.CSTTransformer):
-    def __init__(self, new_values: dict[cst.Integer, str]):
-        super().__init__()
-        self.new_values = new_values
+def _replace_literals(module: cst.Module, new_values: dict[cst.Integer, str]) -> str:
+    """The module's code with each of those Integer nodes spelled anew, the rest untouched.
+    libcst is imported here, not with the module: the warm cached run imports this module
+    (``remove_stale_temporaries``) and must stay cheap."""
+    import libcst as cst
 
-    def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
-        if original_node in self.new_values:
-            return updated_node.with_changes(value=self.new_values[original_node])
-        return updated_node
+    class LiteralReplacer(cst.CSTTransformer):
+        def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
+            if original_node in new_values:
+                return updated_node.with_changes(value=new_values[original_node])
+            return updated_node
+
+    return module.visit(LiteralReplacer()).code
 
 
 def _inserted(text: str, edits: list[Edit]) -> str:
@@ -242,6 +251,8 @@ def _decode(data: bytes) -> str:
 
 
 def _parse(file, text: str) -> cst.Module:
+    import libcst as cst
+
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as error:
@@ -271,6 +282,9 @@ def _check_only_literals_changed(file, text: str, new_text: str, edits: list[Edi
         lines[edit.line - 1] = line[:edit.column - 1] + edit.new + line[edit.end_column - 1:]
     if "".join(lines) != new_text:
         raise RewriteError(f"{file}: the rewrite changed more than the edited literals")
+    import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
     reparsed = MetadataWrapper(_parse(file, new_text)).resolve(PositionProvider)
     starts = {(p.start.line, p.start.column + 1): node.value
               for node, p in reparsed.items() if isinstance(node, cst.Integer)}

@@ -3,7 +3,13 @@
 Convention 22: one entry per linted file and fingerprint in ``<folder>/<rflint version>/<key>``.
 An entry is reused only while the content of the file and of every file its import pulled
 in is unchanged. Content hashes, not mtimes as in ruff: a trace costs seconds, hashing costs
-milliseconds, and a stale result is worse than either (ruff#17619).
+milliseconds, and a stale result is worse than either (ruff#17619). A file is not read again
+while its status (device, inode, size, mtime and ctime) is the one recorded with its hash, as
+git trusts its index: an edit changes the ctime, and a status recorded within the file
+system's timestamp granularity of the read is not trusted (the next edit could keep it).
+
+Writing and deleting import what only they need (tempfile, shutil, importlib.metadata) where
+they need it: a warm run only reads, and its whole budget is 0.1 s.
 
 Entries are pickles behind a sha256 of the payload, so a truncated or garbled file is caught
 before unpickling and ignored with a warning. Pickle trusts whoever can write the cache
@@ -19,19 +25,18 @@ import json
 import os
 import pickle
 import re
-import shutil
 import stat
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, is_dataclass
-from importlib.metadata import PackageNotFoundError, packages_distributions, version
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from rflint.about import PACKAGE_DIR, __version__
-from rflint.core.diagnostics import FileReport
-from rflint.core.errors import describe_os_error
 from rflint.run.sandbox import value_digest
+
+if TYPE_CHECKING:
+    from rflint.core.diagnostics import FileReport
 
 CACHEDIR_SIGNATURE = "Signature: 8a477f597d28d172789f06886806bc55"
 _MARKERS = {
@@ -45,14 +50,14 @@ _CHECKSUM_SIZE = hashlib.sha256().digest_size
 
 
 def fingerprint(options: dict) -> str:
-    """Everything but file contents that decides a result: rflint, torch, and ``options``.
+    """Everything but file contents and installed versions that decides a result: rflint,
+    Python and ``options`` (torch's version is checked with each entry's distributions).
 
     ``options`` are the settings that change analysis (input resolution, fix search,
     configured models); settings applied after analysis (select, noqa) must stay out, or
     changing them would throw the cache away for nothing.
     """
-    identity = {"rflint": __version__, "rflint-source": _source_digest(), "torch": _torch_version(),
-                "python": sys.version, "options": options}
+    identity = {"rflint": __version__, "rflint-source": _source_digest(), "python": sys.version, "options": options}
     canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=_jsonable)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -72,14 +77,6 @@ def _source_digest() -> str:
     return digest.hexdigest()
 
 
-def _torch_version() -> str | None:
-    """From the installed metadata: importing torch would cost the seconds the cache saves."""
-    try:
-        return version("torch")
-    except PackageNotFoundError:
-        return None
-
-
 def _jsonable(value):
     """The settings types JSON lacks (configured ModelEntry, paths, sets), in a stable form."""
     if is_dataclass(value):
@@ -95,6 +92,7 @@ def _jsonable(value):
 class _Entry:
     file: str
     hashes: dict[str, str]  # the file, its imported and its read files -> sha256 of their content
+    statuses: dict[str, tuple | None]  # those files -> their status when hashed, if it can vouch for the hash
     analyzed: frozenset[str]  # those of them that were in the analyzed set
     report: FileReport
     environment: dict[str, str | None]  # variables the import and builds read -> digest of the value
@@ -102,9 +100,13 @@ class _Entry:
 
 
 ABSENT = "absent"  # the hash of a file the analysis tried to read and did not find
+RACY_NS = 2 * 10**9  # timestamps this close to the read may not change with the next edit (FAT: 2 s steps)
+ALWAYS_CHECKED = ("torch",)  # distributions every entry depends on: the front end's
 MAX_AGE_DAYS = 30  # entries unused for longer are deleted
 MAX_BYTES = 256 * 2**20  # beyond this, least recently used entries are deleted
 _ENTRY_NAME = re.compile(r"[0-9a-f]{64}")
+_INSTALLED_RECORD, _RUN_RECORD = ".installed-", ".run-"  # records beside the entries (not entries: dot names)
+_RECORDS = (_INSTALLED_RECORD, _RUN_RECORD)
 
 
 class _Damaged(Exception):
@@ -129,13 +131,14 @@ class Cache:
         self.max_age_days, self.max_bytes = max_age_days, max_bytes
         self._entries = self.folder / __version__
         self._hashes: dict[str, str | None] = {}
-        self._versions: dict[str, str | None] = {}
+        self._statuses: dict[str, tuple | None] = {}  # file -> its status when hashed, if trustworthy
         self._started_ns = time.time_ns()
         self._prepared = False
         self._unusable: str | None = None  # why the folder cannot be used this run
         self._checked = False
         self._damaged: list[str] = []  # "path: reason"
         self._stored = 0
+        self._reused: dict[str, _Entry] = {}  # file -> its entry, for files this run took from the cache
 
     @property
     def warnings(self) -> list[str]:
@@ -159,15 +162,20 @@ class Cache:
             return None
         if self.analyzed.intersection(entry.hashes) != entry.analyzed:
             return None
-        if any(self._content_hash(dependency) != digest for dependency, digest in entry.hashes.items()):
-            return None
-        if any(_environment_digest(name) != digest for name, digest in entry.environment.items()):
-            return None
-        if any(self._version(name) != version for name, version in entry.distributions.items()):
+        if not self._unchanged(entry.hashes, entry.statuses, entry.environment, entry.distributions):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # last use, for eviction
+        self._reused[file] = entry
         return entry.report
+
+    def _unchanged(self, hashes: dict[str, str], statuses: dict[str, tuple | None],
+                   environment: dict[str, str | None], distributions: dict[str, str | None]) -> bool:
+        """Whether every file, environment variable and installed distribution a result
+        depended on is as it was."""
+        return (all(self._content_hash(file, (statuses.get(file), digest)) == digest for file, digest in hashes.items())
+                and all(_environment_digest(name) == digest for name, digest in environment.items())
+                and all(self._installed.version(name) == version for name, version in distributions.items()))
 
     def put(self, report: FileReport) -> None:
         """Store ``report`` keyed on its file, its imported and read files, the environment
@@ -187,8 +195,11 @@ class Cache:
             return
         if not all(self._unmodified_since_start(f) for f, digest in hashes.items() if digest != ABSENT):
             return
-        distributions = {name: self._version(name) for top in report.installed for name in _distributions().get(top, ())}
-        entry = _Entry(report.file, hashes, self.analyzed.intersection(hashes), report, report.environment, distributions)
+        names = {*ALWAYS_CHECKED, *(name for top in report.installed for name in self._installed.providing(top))}
+        distributions = {name: self._installed.version(name) for name in sorted(names)}
+        statuses = {dependency: self._statuses.get(dependency) for dependency in hashes}
+        entry = _Entry(report.file, hashes, statuses, self.analyzed.intersection(hashes), report, report.environment,
+                       distributions)
         payload = pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
         path = self._entry_path(report.file)
         try:
@@ -196,13 +207,69 @@ class Cache:
             write_file_atomically(path, _MAGIC + hashlib.sha256(payload).digest() + payload)
             self._stored += 1
         except OSError as error:
+            from rflint.core.errors import describe_os_error
+
             self._unusable = f"cannot write {describe_os_error(error)}"
 
+    def record_run(self, key: str, files: list[str], output: list[tuple[int, bytes]], status: int) -> None:
+        """Remember a run's whole output (``output``: what it wrote, in order, as (fd, bytes))
+        and exit status, for ``replay``: only a run that took each of ``files`` from the
+        cache, so that replaying it says the same (``--verbose`` included)."""
+        if not files or not self._usable() or not self._entries.is_dir() or set(files) - self._reused.keys():
+            return
+        entries = [self._reused[file] for file in files]
+        record = {
+            "key": key,
+            "files": files,
+            "hashes": {file: digest for entry in entries for file, digest in entry.hashes.items()},
+            "environment": {name: digest for entry in entries for name, digest in entry.environment.items()},
+            "distributions": {name: version for entry in entries for name, version in entry.distributions.items()},
+            "output": [[fd, data.decode("latin-1")] for fd, data in output],
+            "status": status,
+        }
+        record["statuses"] = {file: self._statuses.get(file) for file in record["hashes"]}
+        with contextlib.suppress(OSError):
+            write_file_atomically(self._run_path(key), json.dumps(record).encode())
+
+    def replay(self, key: str, files: list[str]) -> tuple[list[tuple[int, bytes]], int] | None:
+        """The output and exit status ``record_run`` stored under ``key`` if the run was over
+        the same ``files`` and nothing any of their results depended on has changed since.
+        ``key`` must hold everything else the output depends on (options, settings, the
+        working directory, rflint itself)."""
+        if not self._usable():
+            return None
+        path = self._run_path(key)
+        try:
+            record = json.loads(path.read_bytes())
+            if record["key"] != key or record["files"] != files:
+                return None
+            statuses = {file: tuple(status) if status else None for file, status in record["statuses"].items()}
+            if not self._unchanged(record["hashes"], statuses, record["environment"], record["distributions"]):
+                return None
+            output = [(fd, data.encode("latin-1")) for fd, data in record["output"]]
+            status = record["status"]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none yet, or not one of ours
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # last use, for eviction
+        return output, status
+
+    def _run_path(self, key: str) -> Path:
+        return self._entries / f"{_RUN_RECORD}{hashlib.sha256(key.encode()).hexdigest()[:32]}.json"
+
     def finish(self) -> list[str]:
-        """End the run: evict old entries if this run stored any; the run's warnings."""
+        """End the run: evict old entries if this run stored any, remember the installed
+        versions looked up; the run's warnings."""
         if self._stored:
             self._evict()
+        if "_installed" in self.__dict__ and self._usable() and self._entries.is_dir():
+            with contextlib.suppress(OSError):
+                self._installed.save()
         return self.warnings
+
+    @functools.cached_property
+    def _installed(self) -> "_Installed":
+        return _Installed(self._entries)
 
     def _usable(self) -> bool:
         """Checked once per run: the nearest existing folder on the way to the entries
@@ -215,6 +282,8 @@ class Cache:
                 except (FileNotFoundError, NotADirectoryError):  # look further up
                     continue
                 except OSError as error:
+                    from rflint.core.errors import describe_os_error
+
                     self._unusable = describe_os_error(error)
                     break
                 if not stat.S_ISDIR(mode):
@@ -232,24 +301,30 @@ class Cache:
         key = f"{self.fingerprint}\0{os.path.abspath(file)}"
         return self._entries / hashlib.sha256(key.encode()).hexdigest()
 
-    def _content_hash(self, file: str) -> str | None:
-        """sha256 of the content, ABSENT for a missing file, None if it cannot be read."""
-        if file not in self._hashes:
-            try:
-                self._hashes[file] = hashlib.sha256(Path(file).read_bytes()).hexdigest()
-            except FileNotFoundError:
-                self._hashes[file] = ABSENT
-            except OSError:
-                self._hashes[file] = None
-        return self._hashes[file]
+    def _content_hash(self, file: str, recorded: tuple[tuple | None, str] | None = None) -> str | None:
+        """sha256 of the content, ABSENT for a missing file, None if it cannot be read.
 
-    def _version(self, distribution: str) -> str | None:
-        if distribution not in self._versions:
-            try:
-                self._versions[distribution] = version(distribution)
-            except PackageNotFoundError:
-                self._versions[distribution] = None
-        return self._versions[distribution]
+        ``recorded`` is a (status, hash) pair an earlier run stored: while the file's status
+        is still that one, so is its content, and it is not read.
+        """
+        if file in self._hashes:
+            return self._hashes[file]
+        read_at = time.time_ns()
+        status = None
+        try:
+            status = _status(file)
+            if recorded is not None and recorded[0] == status:
+                digest = recorded[1]
+            else:
+                digest = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+        except FileNotFoundError:
+            digest = ABSENT
+        except OSError:
+            digest = None
+        self._hashes[file] = digest
+        if status is not None and digest not in (ABSENT, None) and _settled(status[3:], read_at):
+            self._statuses[file] = status
+        return digest
 
     def _unmodified_since_start(self, file: str) -> bool:
         try:
@@ -268,6 +343,8 @@ class Cache:
             entry = pickle.loads(payload)
         except Exception as error:  # whole bytes can still name classes this rflint lacks
             raise _Damaged(f"cannot unpickle: {type(error).__name__}: {error}") from None
+        from rflint.core.diagnostics import FileReport
+
         if isinstance(entry, _Entry) and entry.file == file and isinstance(entry.report, FileReport):
             return entry
         raise _Damaged("not the entry of this file")
@@ -305,6 +382,8 @@ class Cache:
                     status = path.lstat()
                     if path.name.startswith(".tmp-") and now - status.st_mtime > 3600:
                         path.unlink()
+                    elif path.name.startswith(_RECORDS) and now - status.st_mtime > self.max_age_days * 86400:
+                        path.unlink()
                     elif _ENTRY_NAME.fullmatch(path.name) and stat.S_ISREG(status.st_mode):
                         entries.append((status.st_mtime, status.st_size, path))
         entries.sort()
@@ -334,6 +413,8 @@ def _read_entry(path: Path) -> bytes:
 
 
 def _remove(path: Path) -> None:
+    import shutil
+
     with contextlib.suppress(OSError):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
@@ -341,11 +422,104 @@ def _remove(path: Path) -> None:
             path.unlink()
 
 
-@functools.cache
-def _distributions() -> dict[str, list[str]]:
-    """Top-level module name -> the installed distributions providing it (read once per run
-    that stores entries: it lists every distribution, about 0.2 s)."""
-    return packages_distributions()
+def _status(file: str) -> tuple[int, ...]:
+    """What changes whenever the content may have: ctime moves with every write and with
+    ``touch``, and cannot be set back as mtime can; a replaced file has a new inode."""
+    status = os.stat(file)
+    return status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+
+
+class _Installed:
+    """Installed distributions' versions, and the distributions providing each top-level
+    module, remembered in the cache folder per interpreter and ``sys.path``.
+
+    importlib.metadata scans the environment for each of them: a few ms per version and
+    0.2-0.4 s for the module map, against 0.1 s for a whole warm run. The record holds
+    while the metadata importlib.metadata reads is the same: the same ``.dist-info`` and
+    ``.egg-info`` entries in each ``sys.path`` folder (installing, upgrading or removing a
+    distribution adds or renames one), each metadata file with the same mtime. It is only
+    saved while those mtimes are older than the timestamp granularity (else an edit in the
+    same tick could leave them unchanged).
+    """
+
+    def __init__(self, folder: Path):
+        identity = json.dumps([sys.executable, sys.path]).encode()
+        self.path = folder / f"{_INSTALLED_RECORD}{hashlib.sha256(identity).hexdigest()[:32]}.json"
+        self._checked_at = time.time_ns()
+        self._inventory = _distribution_inventory()
+        self._versions: dict[str, str | None] = {}
+        self._modules: dict[str, list[str]] | None = None
+        self._changed = False
+        with contextlib.suppress(OSError, ValueError):
+            record = json.loads(self.path.read_bytes())
+            if isinstance(record, dict) and record.get("inventory") == self._inventory:
+                versions, modules = record.get("versions"), record.get("modules")
+                self._versions = versions if isinstance(versions, dict) else {}
+                self._modules = modules if isinstance(modules, dict) else None
+
+    def version(self, distribution: str) -> str | None:
+        if distribution not in self._versions:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                self._versions[distribution] = version(distribution)
+            except PackageNotFoundError:
+                self._versions[distribution] = None
+            self._changed = True
+        return self._versions[distribution]
+
+    def providing(self, top_level: str) -> list[str]:
+        """The installed distributions providing the top-level module ``top_level``."""
+        if self._modules is None:
+            from importlib.metadata import packages_distributions
+
+            self._modules = packages_distributions()
+            self._changed = True
+        return self._modules.get(top_level, [])
+
+    def save(self) -> None:
+        mtimes = [mtime for _, listing in self._inventory for _, mtime in listing]
+        if self._changed and _settled(mtimes, self._checked_at):
+            record = {"inventory": self._inventory, "versions": self._versions, "modules": self._modules}
+            write_file_atomically(self.path, json.dumps(record, sort_keys=True).encode())
+            self._changed = False
+
+
+def _settled(times, now_ns: int) -> bool:
+    """Whether timestamps are old enough that the next change is bound to move them: one
+    within the file system's granularity of ``now_ns`` may stay the same through an edit."""
+    return all(t is None or t < now_ns - RACY_NS for t in times)
+
+
+_METADATA_FILES = {".dist-info": "METADATA", ".egg-info": "PKG-INFO"}
+
+
+def _distribution_inventory() -> list:
+    """Per ``sys.path`` entry, its distributions' metadata as [name, mtime] pairs, sorted;
+    an entry that is not a folder (a zip) is [[its name, its mtime]]. JSON-shaped (lists),
+    to compare with a stored record."""
+    inventory = []
+    for entry in sys.path:
+        folder = entry or "."
+        try:
+            names = sorted(name for name in os.listdir(folder) if name.endswith(tuple(_METADATA_FILES)))
+        except OSError:
+            inventory.append([entry, [[entry, _mtime_ns(folder)]]])
+            continue
+        listing = []
+        for name in names:
+            path = os.path.join(folder, name)
+            metadata = os.path.join(path, _METADATA_FILES[os.path.splitext(name)[1]])
+            listing.append([name, _mtime_ns(metadata) or _mtime_ns(path)])  # an .egg-info may be the file itself
+        inventory.append([entry, listing])
+    return inventory
+
+
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _environment_digest(name: str) -> str | None:
@@ -355,6 +529,8 @@ def _environment_digest(name: str) -> str | None:
 
 def write_file_atomically(path: Path, data: bytes) -> None:
     """Write a temporary file and rename it: concurrent runs see the old or the new file, never half."""
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -383,4 +559,6 @@ def clean(folder: Path) -> None:
         return
     if not _tagged(folder):
         raise ValueError(f"{folder} has no CACHEDIR.TAG, so it is not an rflint cache; not deleting it")
+    import shutil
+
     shutil.rmtree(folder)

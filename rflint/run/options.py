@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 
 from rflint.about import __version__
 
@@ -52,3 +53,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="also print skipped candidates and the resolution used")
     p.add_argument("--version", action="version", version=f"rflint {__version__}")
     return p
+
+
+@dataclass
+class Job:
+    """What every worker needs to know, made from the options; inherited by fork, never
+    re-parsed. Defined here, not in the runner, so that a warm run (every file from the
+    cache) keys its cache on it without importing the process machinery."""
+
+    analyzed: frozenset[str]
+    input_res: tuple[int, ...]
+    input_res_auto: bool = False
+    timeout: float = 60.0
+    search_fixes: bool = False
+    max_flops_ratio: float = 5.0  # a fix may multiply a model's FLOPs by at most this (fix.DEFAULT_MAX_FLOPS_RATIO)
+    explicit: dict[str, list] = field(default_factory=dict)  # file -> configured model entries
+    max_memory: int | None = None  # bytes per worker beyond what it was forked with
+
+    def resolution_for(self, entry) -> tuple[tuple[int, ...] | int, str]:
+        if entry.input_res:
+            return entry.input_res, "config"
+        if self.input_res_auto:
+            from rflint.frontends.discover import declared_resolution
+
+            declared = declared_resolution(entry)
+            if declared:
+                return declared, "model"
+        return self.input_res, "option"

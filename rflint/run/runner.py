@@ -30,7 +30,6 @@ import sys
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
 from multiprocessing.connection import Pipe, wait
 from pathlib import Path
 
@@ -39,32 +38,8 @@ from rflint.run import sandbox
 from rflint.core.diagnostics import FileReport
 from rflint.core.diagnostics import failure
 from rflint.core.errors import one_line
+from rflint.run.options import Job
 from rflint.run.worker import lint_file, record_inputs, remember_module_paths
-
-
-@dataclass
-class Job:
-    """What every worker needs to know; inherited by fork, never re-parsed."""
-
-    analyzed: frozenset[str]
-    input_res: tuple[int, ...]
-    input_res_auto: bool = False
-    timeout: float = 60.0
-    search_fixes: bool = False
-    max_flops_ratio: float = 5.0  # a fix may multiply a model's FLOPs by at most this (fix.search.DEFAULT_MAX_FLOPS_RATIO)
-    explicit: dict[str, list] = field(default_factory=dict)  # file -> configured model entries
-    max_memory: int | None = None  # bytes per worker beyond what it was forked with
-
-    def resolution_for(self, entry) -> tuple[tuple[int, ...] | int, str]:
-        if entry.input_res:
-            return entry.input_res, "config"
-        if self.input_res_auto:
-            from rflint.frontends.discover import declared_resolution
-
-            declared = declared_resolution(entry)
-            if declared:
-                return declared, "model"
-        return self.input_res, "option"
 
 
 def package_root(file: str) -> str:

@@ -19,12 +19,10 @@ Audit hooks cannot be removed, which is why this only ever runs in a worker.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
 import resource
 import sys
-import tempfile
 
 from rflint.core import errors
 from rflint.core.errors import NetworkBlocked
@@ -39,6 +37,7 @@ _NOT_FILES = ("/proc/", "/sys/", "/dev/")
 
 files_read: set[str] = set()  # absolute paths opened for reading since the worker started
 environment_read: dict[str, str | None] = {}  # name -> sha256 of the value read (None: unset)
+set_here: set[str] = set()  # variables this process set or removed (their reads are not inputs)
 _capture = None  # the file fds 1 and 2 write to
 
 
@@ -58,6 +57,8 @@ def confine(max_memory: int | None) -> None:
 def redirect_output() -> None:
     """Point fds 1 and 2 at a fresh private file (a forked child calls it again, to count
     its own lines) and fd 0 at /dev/null (a model waiting for input would hang the run)."""
+    import tempfile  # here: the cache (a warm run) imports this module for value_digest
+
     global _capture
     _capture = tempfile.TemporaryFile()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -93,6 +94,8 @@ def _leave_the_network() -> None:
     the same); where unprivileged namespaces are off, the audit hook alone blocks."""
     if not sys.platform.startswith("linux"):
         return
+    import ctypes  # as tempfile above
+
     uid, gid = os.getuid(), os.getgid()
     libc = ctypes.CDLL(None, use_errno=True)
     clone_newuser, clone_newnet = 0x10000000, 0x40000000
@@ -139,9 +142,21 @@ def value_digest(value: str) -> str:
 
 class _RecordingEnviron(type(os.environ)):
     """``os.environ`` that notes each variable user code looks up (``get``, ``in`` and
-    ``os.getenv`` all come through ``__getitem__``); ``copy()`` for a subprocess is no lookup."""
+    ``os.getenv`` all come through ``__getitem__``); ``copy()`` for a subprocess is no lookup.
+    A variable the process set or removed itself before reading it (Keras's KERAS_BACKEND,
+    which rflint sets) is not an input: it would never match the next run's environment."""
+
+    def __setitem__(self, key, value):
+        set_here.add(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        set_here.add(key)
+        super().__delitem__(key)
 
     def __getitem__(self, key):
+        if key in set_here:
+            return super().__getitem__(key)
         try:
             value = super().__getitem__(key)
         except KeyError:

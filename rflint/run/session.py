@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rflint.core.resolution import broadcast
-from rflint.core.diagnostics import SKIPPED, Diagnostic, ModelReport
+from rflint.run.options import Job
+
+if TYPE_CHECKING:  # imported where used: a replayed warm run needs none of them
+    from rflint.core.diagnostics import Diagnostic, ModelReport
 
 
 def entry_file(entry, role: str = "configured model") -> str:
@@ -92,6 +97,8 @@ class Session:
     failed_writes: int = 0  # files --fix could not write (each has a warning): the run exits 1
     refused: set[str] = field(default_factory=set)  # files not to try again in a later fix pass
     streamed: "Streamer | None" = None  # shows the diagnostics of each file as it finishes
+    last_cache: object = None  # the Cache of the last analyze(), which knows what it reused
+    run_key: str | None = None  # what identifies this run's output besides its files' inputs (``replay``)
 
     @classmethod
     def from_args(cls, args, cwd: Path) -> "Session":
@@ -106,8 +113,6 @@ class Session:
             "ignore": args.ignore.split(",") if args.ignore else None,
             "timeout": args.timeout,
             "max-flops-ratio": args.max_flops_ratio,
-
-
             "max-memory": args.max_memory,
         }.items() if value is not None}
         settings = load_settings(config, cli)
@@ -116,11 +121,15 @@ class Session:
         files = [str(f) for f in files] + [f for f in _configured_files(settings) if f not in map(str, files)]
         return cls(args, cwd, settings, files, warnings=list(errors), infos=infos)
 
-    def job(self):
-        from rflint.run.runner import Job
+    @functools.cached_property
+    def analyzed(self) -> frozenset[str]:
+        from rflint.run.files import real_paths
 
+        return frozenset(real_paths(self.files).values())
+
+    def job(self) -> Job:
         return Job(
-            analyzed=frozenset(os.path.realpath(f) for f in self.files),
+            analyzed=self.analyzed,
             input_res=broadcast(self.settings.input_res or 224),
             input_res_auto=self.settings.input_res_auto,
             timeout=self.settings.timeout,
@@ -178,14 +187,42 @@ class Session:
             if cache:
                 cache.put(report)
         self.warnings += cache.finish() if cache else []
+        self.last_cache = cache
         return sorted([r for r in cached.values() if r] + fresh, key=lambda r: r.file)
+
+    def replay(self) -> tuple[list[tuple[int, bytes]], int] | None:
+        """What the last identical run wrote and its exit status, if it took every file from
+        the cache and nothing any of their results depended on has changed since: a warm
+        run then imports neither the rules nor the reports. Identical: same options, settings,
+        working directory and files (``run_key``), a lint that only prints."""
+        a = self.args
+        cache = self.cache(self.job())
+        if cache is None or a.fix or a.diff or a.output_file or self.removed_temporaries:
+            return None
+        from rflint.run.cache import fingerprint
+
+        self.run_key = fingerprint({"analysis": cache.fingerprint, "args": vars(a), "cwd": str(self.cwd),
+                                    "settings": self.settings, "infos": self.infos, "warnings": self.warnings})
+        replayed = cache.replay(self.run_key, sorted(self.analyzed))
+        cache.finish()  # keeps the installed versions it looked up; its warnings are the real run's to give
+        return replayed
+
+    def remember(self, output: list[tuple[int, bytes]], status: int) -> None:
+        """Keep a run's output for ``replay`` if it was replayable and took every file from the cache."""
+        if self.run_key is not None and self.last_cache is not None and not self.analyzed_now:
+            self.last_cache.record_run(self.run_key, sorted(self.analyzed), output, status)
+
+    @functools.cached_property
+    def removed_temporaries(self) -> list[str]:
+        """The temporary files a killed --fix left beside the analyzed files, removed."""
+        from rflint.fix.rewrite import remove_stale_temporaries
+
+        return remove_stale_temporaries(sorted({os.path.dirname(f) for f in self.analyzed}))
 
     def run(self) -> Outcome:
         """Lint; with --fix apply verified fixes and re-lint until nothing changes (ruff's
         loop: one stride moves every receptive field downstream); with --diff only show them."""
-        from rflint.fix.rewrite import remove_stale_temporaries
-
-        removed = remove_stale_temporaries(sorted({os.path.dirname(f) for f in self.job().analyzed}))
+        removed = self.removed_temporaries
         outcome = self.lint()
         outcome.notes += [f"removed {_relative(f, self.cwd)}, left by an interrupted --fix" for f in removed]
         if not (self.args.fix or self.args.diff):
@@ -285,6 +322,7 @@ class Session:
         return unified_diff(_relative(file, self.cwd), _read_bytes(file), new_bytes(file, new_text))
 
     def lint(self) -> Outcome:
+        from rflint.core.diagnostics import SKIPPED
         from rflint.core.lint import collect
 
         reports = self.analyze()

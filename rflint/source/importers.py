@@ -13,7 +13,6 @@ import ast
 import functools
 import os
 
-from rflint.source.literals import import_root
 
 INSTALLED = ("site-packages", "dist-packages")
 # ruff's defaults, minus site-packages: linting an installed torchvision/timm is a use case.
@@ -31,7 +30,7 @@ def project_root(file: str) -> str:
     """The closest folder at or above ``file``'s package that holds a project marker (a
     ``.git``, ``pyproject.toml``, ``setup.py``...); for an installed package (under
     ``site-packages``) or without a marker, the topmost package folder (a standalone file's folder)."""
-    package_parent, parts = import_root(os.path.abspath(file))
+    package_parent, parts = _import_root(os.path.abspath(file))
     fallback = os.path.join(package_parent, parts[0]) if parts else package_parent
     folder = package_parent
     while os.path.basename(folder) not in INSTALLED:
@@ -68,7 +67,7 @@ def _imported_by(root: str) -> dict[str, frozenset[str]]:
     files = list(_python_files(root))
     modules = {}
     for path in files:
-        _, parts = import_root(path)
+        _, parts = _import_root(path)
         modules[".".join(parts) or os.path.splitext(os.path.basename(path))[0]] = path
     edges: dict[str, set[str]] = {}
     for path in files:
@@ -91,7 +90,7 @@ def _imports(path: str, modules: dict[str, str]) -> set[str]:
             tree = ast.parse(handle.read(), path)
     except (OSError, SyntaxError, ValueError):
         return set()
-    _, parts = import_root(path)
+    _, parts = _import_root(path)
     package = parts if os.path.basename(path) == "__init__.py" else parts[:-1]
     found = set()
     for node in ast.walk(tree):
@@ -108,3 +107,12 @@ def _imports(path: str, modules: dict[str, str]) -> set[str]:
                 found.add(modules[name])
     found.discard(path)
     return found
+
+
+def _import_root(path: str):
+    """``literals.import_root``, imported on first use: the config, which every run (a warm
+    one too) imports, reads this module only for DEFAULT_EXCLUDE, and literals imports
+    importlib.abc, tempfile and uuid."""
+    from rflint.source.literals import import_root
+
+    return import_root(path)

@@ -6,11 +6,10 @@ torchvision's compiled ops fail to load here, and ``import torchvision`` then ra
 worker processes get it too; rflint itself never does this.
 """
 
-import importlib.abc
 import sys
 
 
-class _DefineTorchvisionOps(importlib.abc.MetaPathFinder):
+class _DefineTorchvisionOps:  # a meta path finder (no importlib.abc: every test subprocess imports this)
     def find_spec(self, fullname, path=None, target=None):
         if fullname == "torchvision":
             sys.meta_path.remove(self)
