@@ -140,13 +140,10 @@ def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=No
     if traced is not None:
         try:
             return capture_fx(model, input_res, channels, traced)
-        except RuntimeError:
-            # a torch op refused the shapes fx's graph gave it: the model's own forward makes
-            # the same ops on the same shapes (the graph was traced from it), so running it
-            # again only costs time (760 of 760 such failures in torchvision's and pytorchcv's
-            # models; eager rescued only Python errors of the graph, TypeError, AttributeError)
-            raise
         except Exception:
+            # not only fx's Python errors: a graph traced once can carry shapes the model's
+            # own forward computes anew at each size (timm's TF-"same" padding in MaxViT and
+            # NFNet fails in the graph with a RuntimeError and runs eagerly)
             pass
     return capture_eager(model, input_res, channels)
 
