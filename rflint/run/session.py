@@ -355,7 +355,7 @@ class Session:
     def wants_fixes(self) -> bool:
         """The formats that show fixes search them; the default concise lint does not, since
         verifying a fix still costs a rebuild of every model that reads the literal (about
-        3x the plain lint on torchvision's models/): ``--show-fixes`` adds ``[*]`` to it."""
+        4x the plain lint on torchvision's models/): ``--show-fixes`` adds ``[*]`` to it."""
         a = self.args
         return a.fix or a.diff or a.show_fixes or a.format in ("json", "full", "sarif")
 
