@@ -242,10 +242,10 @@ class FixSearch:
         the next one's prediction, which then cannot be the best: a new value that changes
         the model beyond its strides (a shortcut switched on) adds paths, which only lower
         I_min, so a prediction is never worse than the truth."""
-        ranked = sorted(candidates, key=self.predicted_preference)
+        ranked = sorted(((self.predicted_preference(c), c) for c in candidates), key=lambda pair: pair[0])
         found: list[Verdict] = []
-        for candidate in ranked:
-            if found and min(map(_preference, found)) < self.predicted_preference(candidate):
+        for predicted, candidate in ranked:
+            if found and min(map(_preference, found)) < predicted:
                 break
             verdict = self.verdict(candidate)
             if verdict is not None:
