@@ -3,6 +3,7 @@ written to disk where no other model reads the literal, verified by a second run
 ``git diff``."""
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
@@ -61,3 +62,27 @@ def test_git_diff_shows_only_changed_digits(fixed_copy):
     for old, new in zip(removed, added):
         assert re.sub(r"\d", "#", old) == re.sub(r"\d", "#", new), (old, new)
         assert len(old) == len(new)
+
+
+def test_fix_search_goes_past_a_model_skipped_after_its_build(tmp_path):
+    """A module found to have no spatial layer only once built (skipped, no error text)
+    sits next to an unproductive model: the fix search must not trip on it (it made the
+    whole file one RF902 in --format json, torchvision's raft.py among others)."""
+    (tmp_path / "pair.py").write_text(
+        "from torch import nn\n\n\n"
+        "class Head(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = nn.Linear(8, 2)\n\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x)\n\n\n"
+        "def tiny() -> nn.Module:\n"
+        "    return nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, stride=2, padding=1),\n"
+        "                         nn.Conv2d(8, 8, 3, stride=2, padding=1), nn.Conv2d(8, 8, 3, padding=1),\n"
+        "                         nn.Conv2d(8, 8, 3, padding=1))\n"
+    )
+    run = rflint("pair.py", "--input-res", "32", "--no-cache", "--format", "json", "--isolated", cwd=tmp_path)
+    report = json.loads(run.stdout)
+    assert [d["code"] for d in report["diagnostics"]][0] == "RF003", run.stdout + run.stderr
+    assert "RF902" not in run.stdout
+    assert report["diagnostics"][0]["fix"] is not None

@@ -104,7 +104,7 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None
     from rflint.fix.search import search_fixes, without_building_blocks
 
     model_of = {id(entry): model for entry, model in zip(entries, report.models)}
-    built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or m.error.startswith("RF903")]
+    built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or (m.error or "").startswith("RF903")]
     known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
     trials: dict = {}
     progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
