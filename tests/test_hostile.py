@@ -130,7 +130,8 @@ ATTACKS = {
                      "RF902", "[net] cannot build: ran out of memory (--max-memory 1 GiB)"),
     "sleeps.py": ("import time\nfrom torch import nn\n\n\ndef first() -> nn.Module:\n    time.sleep(2)\n\n\n"
                   "def second() -> nn.Module:\n    time.sleep(2)\n\n\ndef third() -> nn.Module:\n    time.sleep(2)\n",
-                  "RF902", "cannot build second: timed out after 3 s"),
+                  "RF902", "cannot build second: timed out after 3 s;"
+                  " 1 more model not analysed: the file's time ran out (--timeout raises it)"),
 }
 ATTACK_OPTIONS = ("--input-res", "32", "--no-cache", "--timeout", "3", "--max-memory", "1G")
 
