@@ -171,7 +171,7 @@ def test_literal_read_by_a_model_without_rf003_is_advice_naming_it():
 
 @pytest.mark.parametrize("model, change", [
     ("flat_head_net", "stride 2 -> 1 of 0: an output of shape (1, 10) becomes (1, 40)"),
-    ("conv_head_net", "stride 2 -> 1 of 0: avg_pool2d no longer acts on the whole feature map"),
+    ("conv_head_net", "stride 2 -> 1 of 0: AvgPool2d no longer acts on the whole feature map"),
 ])
 def test_change_that_makes_a_global_pool_local_is_rejected(model, change):
     # pytorchcv's MobileNetV3: AvgPool2d(2) is global on the 2x2 map of 14 px. The stem stride

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import gc
 import hashlib
 import io
 import os
@@ -152,6 +153,10 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None, deadlin
     fixed get a note instead of a fix and the report is incomplete (not cached)."""
     from rflint.fix.search import OutOfTime, search_fixes, without_building_blocks
 
+    # Each trial ends with a full collection (a re-imported package is cyclic garbage): what
+    # exists now lives until this process exits, so the collections need not walk it again.
+    gc.collect()
+    gc.freeze()
     model_of = {id(entry): model for entry, model in zip(entries, report.models)}
     built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or (m.error or "").startswith("RF903")]
     known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
