@@ -73,6 +73,7 @@ class _PackageWorker:
         self.child: int | None = None  # the process analyzing it
         self.model: str | None = None  # the model it is on, for blame
         self.found = 0  # the models its file has
+        self.skipped: list[str] = []  # the candidates it found that are not models (FileReport.skipped)
         self.finished: list[ModelReport] = []  # their reports so far, kept if the child ends early
         self.deadline = time.monotonic() + job.timeout
 
@@ -80,7 +81,7 @@ class _PackageWorker:
         """Send the next file, or None to let the worker finish; False if it has died since
         its last report (a thread its package's import started may call ``os._exit``)."""
         self.current, self.child, self.model = file, None, None
-        self.found, self.finished = 0, []
+        self.found, self.finished, self.skipped = 0, [], []
         self.deadline = time.monotonic() + timeout
         try:
             self.connection.send(file)
@@ -163,7 +164,7 @@ def _receive(worker: _PackageWorker, queues, running, reports, job: Job) -> None
         worker.model = payload
         return
     elif kind == "found":
-        worker.found = payload
+        worker.found, worker.skipped = payload
         return
     elif kind == "analysed":
         worker.finished.append(payload)
@@ -215,7 +216,7 @@ def _blame(worker: _PackageWorker, reports, job: Job, why: str, timed_out: bool 
     if worker.model is None:
         reports[file] = _failed_import(file, why)
         return
-    report = FileReport(file, models=worker.finished, complete=False)
+    report = FileReport(file, models=worker.finished, skipped=worker.skipped, complete=False)
     if timed_out and job.search_fixes and len(worker.finished) == worker.found:
         for model in worker.finished:
             if model.result is not None and not model.result.fully_utilized():

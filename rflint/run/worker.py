@@ -64,7 +64,7 @@ def lint_file(file: str, job, send) -> FileReport:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {one_line(error)}"))
         return report
-    send(("found", file, len(entries)))
+    send(("found", file, (len(entries), report.skipped)))
     with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
         for entry in entries:
             send(("model", file, entry.name))
