@@ -61,6 +61,7 @@ class LayerGraph:
     outputs: tuple = ()  # the shape of each output leaf, None for one that is no tensor (captures only)
     method: str = "fx"  # fx, eager, declared, keras
     global_ops: tuple[tuple[str, int], ...] = ()  # op type -> calls that reduced a map to one position (captures only)
+    input_shape: tuple[int, ...] = ()  # the input the capture ran on (captures only)
 
 
 def analyze_graph(

@@ -8,6 +8,7 @@ report as soon as it is analysed, so that such an end loses only the models not 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import gc
@@ -151,7 +152,7 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None, deadlin
     a model that built but could not be analysed must not change either); ``rebuilder``
     rebuilds them for trials (torch's by default). Past ``deadline``, the models not yet
     fixed get a note instead of a fix and the report is incomplete (not cached)."""
-    from rflint.fix.search import OutOfTime, search_fixes, without_building_blocks
+    from rflint.fix.search import OutOfTime, UNCHANGED, measured_as_built, search_fixes, without_building_blocks
 
     # Each trial ends with a full collection (a re-imported package is cyclic garbage): what
     # exists now lives until this process exits, so the collections need not walk it again.
@@ -167,6 +168,12 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None, deadlin
             deadline.check()
         send(("model", report.file, f"{what} (fix search)"))  # a timeout names the rebuild
 
+    with contextlib.suppress(OutOfTime):  # then the search below stops at once too
+        for entry, result in known:
+            if result is not None and result.model is not None:
+                progress(f"{entry.name} unchanged (its FLOPs)")
+                if figures := measured_as_built(result.model, result):
+                    trials[entry.file, entry.name, UNCHANGED] = figures
     for entry, result in known:
         if result is not None and not result.fully_utilized():
             model = model_of[id(entry)]
@@ -266,6 +273,8 @@ def analyze_entry(entry, job) -> ModelReport:
     except USER_CODE_ERRORS as error:
         model.status, model.error = "error", f"RF902: cannot build: {one_line(error)}"
         return model
+    if not (job.search_fixes and result.build == "meta" and not result.fully_utilized()):
+        result.model = None  # kept only to measure the unchanged model for its fix search
     model.result, model.input_res = result, result.input_res
     model.component_types = result.component_types
     return model

@@ -223,6 +223,7 @@ class Recording:
         self.reading_input: set[int] = set()  # the nodes that depend on the input
         self.input_conv_ran = False  # a conv module reading the input took its channel count
         self.global_ops: Counter[str] = Counter()  # ops that reduced a map to one position, by op type
+        self.input_shape: tuple[int, ...] = ()
 
     @contextlib.contextmanager
     def noting_progress(self):
@@ -247,6 +248,7 @@ class Recording:
         return id(tensor) in self.producer
 
     def add_input(self, name: str, x: torch.Tensor) -> None:
+        self.input_shape = tuple(x.shape)
         self.reading_input.add(len(self.nodes))
         self.add(GraphNode(name, "input", "input", ()), x, [Layout.image(x.shape, self.ndim)])
 
@@ -294,7 +296,8 @@ class Recording:
         return source is not None and source.dim() == result.dim() and max(source.shape[2:]) > 1
 
     def graph(self, outputs, method: str) -> LayerGraph:
-        return LayerGraph(self.nodes, self.ndim, output_shapes(outputs), method, tuple(sorted(self.global_ops.items())))
+        return LayerGraph(self.nodes, self.ndim, output_shapes(outputs), method, tuple(sorted(self.global_ops.items())),
+                          self.input_shape)
 
 
 def _argument_tensors(args, kwargs) -> list[torch.Tensor]:
