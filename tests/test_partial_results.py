@@ -4,13 +4,13 @@ at a deadline inside ``--timeout``). Deterministic: whichever of the fix search'
 or the runner's kill stops a slow search, the output is the same."""
 
 import json
+import subprocess
+import sys
 
 import jsonschema
 import pytest
 
 from helpers import REPO, rflint
-from rflint.run.options import Job
-from rflint.run.worker import lint_file
 
 NETS = 12
 
@@ -114,15 +114,26 @@ def test_a_fix_trial_that_hangs_costs_only_the_fixes(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
 
 
+DEADLINE_PASSED = """
+import json, sys
+from rflint.run.options import Job
+from rflint.run.worker import lint_file
+
+file = sys.argv[1]
+report = lint_file(file, Job(frozenset([file]), (12, 12), timeout=0.001, search_fixes=True), lambda message: None)
+needing = [m for m in report.models if m.result is not None and not m.result.fully_utilized()]
+print(json.dumps({"complete": report.complete, "needing": len(needing),
+                  "fixes": sum(len(m.fixes) for m in needing), "notes": sorted({m.fix_note for m in needing})}))
+"""
+
+
 def test_the_deadline_stops_the_search_before_any_rebuild_once_it_has_passed(tmp_path):
-    """In process, no runner to kill it: only the deadline can stop the search."""
-    file = str(tmp_path / "table.py")
+    """``lint_file`` with no runner to kill it (in a process of its own: it pins the sources
+    it imports): only the deadline can stop the search, here past before the search starts."""
     (tmp_path / "table.py").write_text(shared_table(0))
-    job = Job(frozenset([file]), (12, 12), timeout=0.001, search_fixes=True)
-    report = lint_file(file, job, lambda message: None)
-    needing = [m for m in report.models if m.result is not None and not m.result.fully_utilized()]
-    assert needing and not report.complete
-    assert all(m.fixes == () and m.fix_note == NOTE.format(0.001) for m in needing)
+    run = subprocess.run([sys.executable, "-c", DEADLINE_PASSED, str(tmp_path / "table.py")],
+                         capture_output=True, text=True, timeout=300)
+    assert json.loads(run.stdout) == {"complete": False, "needing": NETS, "fixes": 0, "notes": [NOTE.format(0.001)]}
 
 
 @pytest.fixture(scope="module")
