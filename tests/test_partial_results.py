@@ -114,6 +114,13 @@ def test_a_fix_trial_that_hangs_costs_only_the_fixes(tmp_path):
     assert run.returncode == 1 and "Traceback" not in run.stderr
 
 
+def test_fix_writes_nothing_when_no_fix_was_verified_in_time(tmp_path):
+    (tmp_path / "table.py").write_text(source := shared_table(600))
+    run = lint(tmp_path, "--fix", "--timeout", "3")
+    assert (tmp_path / "table.py").read_text() == source
+    assert run.returncode == 1 and run.stdout.count(" RF003 ") == NETS and "RF902" not in run.stdout
+
+
 DEADLINE_PASSED = """
 import json, sys
 from rflint.run.options import Job
