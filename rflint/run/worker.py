@@ -172,8 +172,7 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None, deadlin
         for entry, result in known:
             if result is not None and result.model is not None:
                 progress(f"{entry.name} unchanged (its FLOPs)")
-                if figures := measured_as_built(result.model, result):
-                    trials[entry.file, entry.name, UNCHANGED] = figures
+                trials[entry.file, entry.name, UNCHANGED] = measured_as_built(result.model, result)
     for entry, result in known:
         if result is not None and not result.fully_utilized():
             model = model_of[id(entry)]
