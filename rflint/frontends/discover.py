@@ -25,6 +25,7 @@ from torch import nn
 
 from rflint.core.diagnostics import SKIPPED
 from rflint.source.infer import annotated_model, program_reason, registered, returns_model
+from rflint.source.syntax import parsed
 
 if TYPE_CHECKING:
     from rflint.core.result import Result
@@ -110,7 +111,7 @@ def definitions(source: str) -> dict[str, tuple[int, int]]:
     """Top-level def/class name -> (line, 1-based column of the keyword)."""
     return {
         node.name: (node.lineno, node.col_offset + 1)
-        for node in ast.parse(source).body
+        for node in parsed(source).body
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
     }
 

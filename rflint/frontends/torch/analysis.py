@@ -24,6 +24,7 @@ from rflint.core.graph import analyze_graph
 from rflint.core.layers import Site
 from rflint.core.resolution import as_resolution, resolution_argument
 from rflint.core.result import Result
+from rflint.source.syntax import parsed
 
 
 class CaptureError(RuntimeError):
@@ -218,7 +219,7 @@ def _definition_lines(source: str) -> dict[str, tuple[int, int]]:
                 visit(child, prefix)
 
     try:
-        visit(ast.parse(source), "")
+        visit(parsed(source), "")
     except (SyntaxError, ValueError):
         pass
     return lines
