@@ -171,7 +171,7 @@ def test_literal_read_by_a_model_without_rf003_is_advice_naming_it():
 
 @pytest.mark.parametrize("model, change", [
     ("flat_head_net", "stride 2 -> 1 of 0: an output of shape (1, 10) becomes (1, 40)"),
-    ("conv_head_net", "stride 2 -> 1 of 0: avg_pool2d no longer acts on the whole feature map"),
+    ("conv_head_net", "stride 2 -> 1 of 0: AvgPool2d no longer acts on the whole feature map"),
 ])
 def test_change_that_makes_a_global_pool_local_is_rejected(model, change):
     # pytorchcv's MobileNetV3: AvgPool2d(2) is global on the 2x2 map of 14 px. The stem stride
@@ -515,3 +515,25 @@ def test_efficientnet_b0_reaches_171_not_the_papers_203(torchvision_models):
                    for f in report["fixes"] for e in f["edits"])
     # Measured: 771.6M -> 2347.4M FLOPs, x3.042; the paper's unidentified variant: 0.42B -> 1.78B MACs, x4.2.
     assert flops_ratio(best) == pytest.approx(3.04, rel=0.02)
+
+
+@pytest.mark.parametrize("name, options", [
+    ("efficientnet_b0", {}), ("mobilenet_v3_large", {}), ("inception_v3", {}), ("convnext_tiny", {}),
+    ("googlenet", {}), ("fcn_resnet50", {"weights_backbone": None}),
+])
+def test_unchanged_model_measured_as_the_lint_built_it_equals_a_rebuild(name, options):
+    """The lint's own build and capture give the unchanged model's FLOPs, weights and
+    interface (outputs, global ops) exactly as a rebuild measured by a trial does: a fix's
+    FLOPs ratio and interface check compare like with like (dict and tuple outputs too)."""
+    import functools
+
+    import torchvision
+
+    from rflint.frontends.torch.analysis import analyze_built
+    from rflint.frontends.torch.build import build
+    from rflint.fix.search import analyze_and_measure, measured_as_built
+
+    factory = functools.partial(torchvision.models.get_model, name, weights=None, **options)
+    built = build(factory)
+    result = analyze_built(built, 224, name=name)
+    assert measured_as_built(built.model, result) == analyze_and_measure(factory, 224, name, ())[1]

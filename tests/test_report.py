@@ -346,3 +346,16 @@ def test_every_format_renders_an_empty_run(paths):
     assert render("github", run) == ""
     assert json.loads(render("json", run)) == {"version": __version__, "models": [], "diagnostics": []}
     jsonschema.validators.validator_for(SCHEMA)(SCHEMA).validate(json.loads(render("sarif", run)))
+
+
+def test_show_fixes_names_the_file_of_a_model_of_another_file(paths):
+    """torchvision's inception_v3 and its quantized twin share a literal: the fix lists
+    both names, and the one in another file comes with that file."""
+    from rflint.report.show_fixes import fix_line
+
+    net, twin = paths["net"], str(Path(paths["cwd"]) / "models" / "quantized" / "net.py")
+    fix = Fix("safe", STRIDE_FIX, (Edit(net, 9, 41, 9, 42, "2", "1"),), ("Net", "Net"), (187, 179),
+              model_files=(net, twin))
+    diagnostic = Diagnostic("RF003", NOT_FULLY_UTILIZED, net, 4, 1, 4, 1, ("Net",), fix=fix)
+    line = fix_line(RunSummary([diagnostic], [], paths["cwd"]), diagnostic)
+    assert line.startswith("- models/net.py:4:1 [Net, Net (models/quantized/net.py)] (safe) ")

@@ -52,12 +52,16 @@ class GraphNode:
 
 @dataclass
 class LayerGraph:
-    """A captured or declared network: its nodes, its number of spatial axes, how it was read."""
+    """A captured or declared network: its nodes, its number of spatial axes, how it was
+    read; a capture also says what the model returned and which ops acted globally, which
+    a fix must keep (``fix/interface.py``)."""
 
     nodes: list[GraphNode]
     ndim: int
-    output_shape: Any = None
+    outputs: tuple = ()  # the shape of each output leaf, None for one that is no tensor (captures only)
     method: str = "fx"  # fx, eager, declared, keras
+    global_ops: tuple[tuple[str, int], ...] = ()  # op type -> calls that reduced a map to one position (captures only)
+    input_shape: tuple[int, ...] = ()  # the input the capture ran on (captures only)
 
 
 def analyze_graph(

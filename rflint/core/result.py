@@ -27,9 +27,10 @@ class Result:
     source: Site | None = None  # where the analyzed factory or class is defined
     factory: object = field(default=None, repr=False, compare=False)  # for fixes(); not pickled
     graph: object = field(default=None, repr=False, compare=False)  # the core LayerGraph, to rank fixes; not pickled
+    model: object = field(default=None, repr=False, compare=False)  # the front end's built model, kept for a fix search; not pickled
 
     def __getstate__(self):
-        return {**self.__dict__, "factory": None, "graph": None}
+        return {**self.__dict__, "factory": None, "graph": None, "model": None}
 
     @property
     def ndim(self) -> int:

@@ -5,21 +5,14 @@ returns: an output's batch and channel dimensions, its rank and the number of ou
 only the dimensions that carry spatial positions may grow. An op whose output has one
 position per spatial axis at I_res (a global pool, ``AvgPool2d(7)`` on a 7x7 map) must stay
 global: pytorchcv's MobileNetV3 with a fixed ``AvgPool2d(7)`` head went from (1, 1000) to
-(1, 64000) outputs with a "safe" stem fix. Both are read from one forward on meta tensors.
+(1, 64000) outputs with a "safe" stem fix. The analysis's capture records both
+(``LayerGraph.outputs`` and ``LayerGraph.global_ops``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
-
-import torch
-from torch import nn
-from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
-
-from rflint.frontends.torch.capture import input_spec
 
 Shape = tuple[int, ...]
 
@@ -31,40 +24,6 @@ class Interface:
 
     outputs: tuple[Shape | None, ...]
     global_ops: tuple[tuple[str, int], ...]
-
-
-class _GlobalOps(TorchFunctionMode):
-    """Counts calls that turn an N x C x spatial map of several positions into one position."""
-
-    def __init__(self, ndim: int):
-        super().__init__()
-        self.ndim = ndim
-        self.counts: Counter[str] = Counter()
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        result = func(*args, **(kwargs or {}))
-        source = next((a for a in args if isinstance(a, torch.Tensor)), None)
-        if (isinstance(result, torch.Tensor) and source is not None
-                and source.dim() == result.dim() == self.ndim + 2
-                and max(source.shape[2:]) > 1 and all(size == 1 for size in result.shape[2:])):
-            self.counts[getattr(func, "__name__", str(func))] += 1
-        return result
-
-
-def measure_interface(model: nn.Module, input_res: Sequence[int]) -> Interface | None:
-    """The interface of ``model`` (on the meta device, in eval mode) at ``input_res``, or
-    None when its forward does not run there with any input channel count rflint tries."""
-    model.eval()
-    for channels in input_spec(model).channels:
-        counter = _GlobalOps(len(input_res))
-        try:
-            with torch.no_grad(), counter:
-                output = model(torch.empty(1, channels, *input_res, device="meta"))
-        except Exception:
-            continue
-        shapes = tuple(tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else None for leaf in tree_leaves(output))
-        return Interface(shapes, tuple(sorted(counter.counts.items())))
-    return None
 
 
 def interface_change(before: Interface | None, after: Interface | None, ndim: int) -> str | None:

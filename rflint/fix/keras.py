@@ -32,9 +32,9 @@ class KerasRebuilder(Rebuilder):
         inserted = {position: value for position, value in overrides.items() if _is_insertion(position)}
         return literals, pool_strides_inserted(self.keras, inserted)
 
-    def analyze_and_measure(self, factory, input_res, name: str, analyzed, original: bool = False):
-        """No interface figures for Keras models (``original`` asks for them for torch): a
-        Keras fix is checked on its fields, FLOPs and weights, not on its output shapes."""
+    def analyze_and_measure(self, factory, input_res, name: str, analyzed):
+        """No interface figures for Keras models: a Keras fix is checked on its fields,
+        FLOPs and weights, not on its output shapes."""
         model, layers, sites, _ = build_keras(factory, frozenset(analyzed), self.keras)
         result, keras_graph = analyze_keras_model(model, layers, input_res, name=name, sites=sites)
         shapes = tuple(tuple(int(n) for n in weight.shape) for weight in model.weights)  # auto names vary

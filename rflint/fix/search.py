@@ -23,19 +23,20 @@ import os
 import sys
 import tokenize
 import types
-from dataclasses import astuple, dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from rflint.frontends.torch.analysis import analyze
+from rflint.frontends.torch.analysis import analyze, analyze_built, garbage_collection_paused
 from rflint.frontends.torch.build import build
 from rflint.core.graph import analyze_graph, with_literals
 from rflint.core.diagnostics import Edit, Fix
 from rflint.frontends.discover import ModelEntry
 from rflint.fix import DEFAULT_MAX_FLOPS_RATIO
-from rflint.fix.interface import Interface, interface_change, measure_interface
+from rflint.fix.interface import Interface, interface_change
 from rflint.source.literals import import_file, package_siblings
 from rflint.fix.readers import Position, Reader, Readers, position, reader_files
 from rflint.core.layers import Layer, Site
@@ -441,8 +442,8 @@ class Rebuilder:
     def overriding(self, overrides: Mapping) -> tuple[Mapping, contextlib.AbstractContextManager]:
         return overrides, contextlib.nullcontext()
 
-    def analyze_and_measure(self, factory, input_res, name: str, analyzed, original: bool = False):
-        return analyze_and_measure(factory, input_res, name, analyzed, original)
+    def analyze_and_measure(self, factory, input_res, name: str, analyzed):
+        return analyze_and_measure(factory, input_res, name, analyzed)
 
     def edit(self, site: Site, new: int) -> Edit:
         return _edit(site, new)
@@ -466,26 +467,42 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
     return Trial(result.fully_utilized(), result.i_min, figures)
 
 
-def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed,
-                        original: bool = False) -> tuple[Result, Figures]:
+def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed) -> tuple[Result, Figures]:
     """Build on the meta device and analyse, counting FLOPs on the meta forward that the
-    analysis runs anyway. The interface takes a forward of its own, so only the unchanged
-    model (``original``) and trials that became fully utilized pay for it."""
-    model = build(factory, analyzed).model.to("meta")
-    with FlopCounterMode(display=False) as counter:
-        result = analyze(model, input_res, name=name)
-    return result, Figures(
-        flops=counter.get_total_flops(),
+    analysis runs anyway, which also records the interface."""
+    built = build(factory, analyzed)
+    model = built.model.to("meta")
+    with garbage_collection_paused(), FlopCounterMode(display=False) as counter:
+        result = analyze_built(replace(built, model=model, mode="meta"), input_res, name=name)
+    return result, _figures(model, counter.get_total_flops(), result.graph)
+
+
+def measured_as_built(model: nn.Module, result: Result) -> Figures | None:
+    """The figures of a model as the lint built and analysed it, without a rebuild (a third
+    of a search's rebuilds measured unchanged models): FLOPs from a forward on meta tensors
+    of the input the capture ran on, the interface from that capture."""
+    graph = result.graph
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.empty(graph.input_shape, device="meta"))
+    except Exception:
+        return None
+    return _figures(model, counter.get_total_flops(), graph)
+
+
+def _figures(model: nn.Module, flops: int, graph) -> Figures:
+    return Figures(
+        flops=flops,
         params=sum(p.numel() for p in model.parameters()),
         shapes=tuple((key, tuple(t.shape)) for key, t in model.state_dict().items()),
-        interface=measure_interface(model, result.input_res) if result.fully_utilized() or original else None,
+        interface=Interface(graph.outputs, graph.global_ops),
     )
 
 
 def _measure_original(entry: ModelEntry, input_res, analyzed, frontend: Rebuilder) -> Figures | None:
     """The unchanged model's figures, or None if they cannot be measured (then no fix is safe)."""
     try:
-        return frontend.analyze_and_measure(entry.factory(), input_res, entry.name, analyzed, original=True)[1]
+        return frontend.analyze_and_measure(entry.factory(), input_res, entry.name, analyzed)[1]
     except (Exception, SystemExit):
         return None
 

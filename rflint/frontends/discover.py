@@ -380,6 +380,7 @@ def analyze_model(entry: ModelEntry, input_res, analyzed) -> "Result":
         raise
     if not any(layer.kind in SPATIAL_KINDS for layer in result.layers):
         raise NotAModel(NO_SPATIAL_LAYER)
+    result.model = built[-1]
     return result
 
 

@@ -18,7 +18,18 @@ def render(run: RunSummary, applied: list[Diagnostic], proposed: list[Diagnostic
 def fix_line(run: RunSummary, diagnostic: Diagnostic) -> str:
     fix = diagnostic.fix
     where = f"{run.path(diagnostic.file)}:{diagnostic.line}:{diagnostic.column}"
-    return f"- {where} [{', '.join(fix.models or diagnostic.models)}] ({fix.applicability}) {fix.description}{figures(fix)}"
+    return f"- {where} [{changed_models(run, diagnostic)}] ({fix.applicability}) {fix.description}{figures(fix)}"
+
+
+def changed_models(run: RunSummary, diagnostic: Diagnostic) -> str:
+    """The models a fix changes, those of another file than the diagnostic's with their
+    file: names repeat across files (torchvision's inception_v3 and its quantized twin)."""
+    fix = diagnostic.fix
+    if not fix.models:
+        return ", ".join(diagnostic.models)
+    files = fix.model_files or (diagnostic.file,) * len(fix.models)
+    return ", ".join(name if file == diagnostic.file else f"{name} ({run.path(file)})"
+                     for name, file in zip(fix.models, files))
 
 
 def figures(fix: Fix) -> str:

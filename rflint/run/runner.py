@@ -255,6 +255,7 @@ def _serve_package(root: str, job: Job, connection) -> None:
         except BaseException:  # noqa: BLE001  each file's own import meets the error and reports it
             pass
         remember_module_paths()
+    gc.freeze()  # the package's modules, as torch's above: not walked again by each file's collections
     package_lines = sandbox.lines_printed()
     connection.send(("ready", root, None))
     while (file := connection.recv()) is not None:

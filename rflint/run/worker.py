@@ -8,6 +8,7 @@ timeout or a crash can be pinned on the right file and model.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import io
 import os
@@ -101,12 +102,19 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None
     candidate literal against every model that reads it (EfficientNet B0..B7 share a table;
     a model that built but could not be analysed must not change either); ``rebuilder``
     rebuilds them for trials (torch's by default)."""
-    from rflint.fix.search import search_fixes, without_building_blocks
+    from rflint.fix.search import UNCHANGED, measured_as_built, search_fixes, without_building_blocks
 
+    # Each trial ends with a full collection (a re-imported package is cyclic garbage): what
+    # exists now lives until this process exits, so the collections need not walk it again.
+    gc.collect()
+    gc.freeze()
     model_of = {id(entry): model for entry, model in zip(entries, report.models)}
     built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or (m.error or "").startswith("RF903")]
     known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
     trials: dict = {}
+    for entry, result in known:
+        if result is not None and result.model is not None and (figures := measured_as_built(result.model, result)):
+            trials[entry.file, entry.name, UNCHANGED] = figures
     progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
     for entry, result in known:
         if result is not None and not result.fully_utilized():
@@ -199,6 +207,8 @@ def analyze_entry(entry, job) -> ModelReport:
     except USER_CODE_ERRORS as error:
         model.status, model.error = "error", f"RF902: cannot build: {one_line(error)}"
         return model
+    if not (job.search_fixes and result.build == "meta" and not result.fully_utilized()):
+        result.model = None  # kept only to measure the unchanged model for its fix search
     model.result, model.input_res = result, result.input_res
     model.component_types = result.component_types
     return model

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Sequence
 
 from torch import nn
 
-from rflint.frontends.torch.build import build, meta_copy, type_names
+from rflint.frontends.torch.build import Built, build, meta_copy, type_names
 from rflint.frontends.torch.capture import capture_fx, input_spec
 from rflint.frontends.torch.capture_eager import capture_eager
 from rflint.core.graph import analyze_graph
@@ -105,29 +105,39 @@ def garbage_collection_paused():
 def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
     source = _definition_site(model_or_factory)
     if isinstance(model_or_factory, nn.Module):
-        model, build_mode, sites, components = model_or_factory, "given", {}, component_types(model_or_factory)
+        built = Built(model_or_factory, "given", {}, component_types(model_or_factory))
     else:
         if analyzed_files is None:
             analyzed_files = [source.file] if source else []
         built = build(model_or_factory, analyzed_files)
-        model, build_mode, sites, components = built.model, built.mode, built.sites, built.component_types
-    if build_mode != "meta":
+    return analyze_built(
+        built, input_res,
+        name=name or getattr(model_or_factory, "__name__", type(built.model).__name__),
+        source=source,
+        factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
+    )
+
+
+def analyze_built(built: Built, input_res, *, name: str, source: Site | None = None, factory=None) -> Result:
+    """The analysis of a model built already (the fix search counts FLOPs on its forward)."""
+    model = built.model
+    if built.mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real
     spec = input_spec(model)
     try:
         res = as_resolution(input_res, spec.ndim)
     except ValueError as error:  # "DxHxW" for a 2-D model: it cannot run at that resolution
-        raise CaptureError(str(error), components) from error
-    captured = _capture_with_channels(model, res, spec, components)
+        raise CaptureError(str(error), built.component_types) from error
+    captured = _capture_with_channels(model, res, spec, built.component_types)
     return analyze_graph(
         captured,
         res,
-        name=name or getattr(model_or_factory, "__name__", type(model).__name__),
-        sites=sites,
-        build=build_mode,
-        component_types=components,
+        name=name,
+        sites=built.sites,
+        build=built.mode,
+        component_types=built.component_types,
         source=source,
-        factory=None if isinstance(model_or_factory, nn.Module) else model_or_factory,
+        factory=factory,
     )
 
 

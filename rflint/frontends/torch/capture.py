@@ -172,8 +172,10 @@ def _site(origin) -> Site | None:
     return None if origin is None else Site(origin.file, origin.line, origin.column, origin.end_line, origin.end_column)
 
 
-def _shape(value):
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+def output_shapes(output) -> tuple:
+    """The shape of each leaf of what the model returned (None for a leaf that is no tensor):
+    what a fix may only grow along spatial axes (``fix/interface.py``)."""
+    return tuple(tuple(leaf.shape) if isinstance(leaf, torch.Tensor) else None for leaf in tree_leaves(output))
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
@@ -223,6 +225,8 @@ class Recording:
         self.call_names = CallNames()
         self.reading_input: set[int] = set()  # the nodes that depend on the input
         self.input_conv_ran = False  # a conv module reading the input took its channel count
+        self.global_ops: Counter[str] = Counter()  # ops that reduced a map to one position, by op type
+        self.input_shape: tuple[int, ...] = ()
 
     @contextlib.contextmanager
     def noting_progress(self):
@@ -247,6 +251,7 @@ class Recording:
         return id(tensor) in self.producer
 
     def add_input(self, name: str, x: torch.Tensor) -> None:
+        self.input_shape = tuple(x.shape)
         self.reading_input.add(len(self.nodes))
         self.add(GraphNode(name, "input", "input", ()), x, [Layout.image(x.shape, self.ndim)])
 
@@ -277,11 +282,25 @@ class Recording:
                          edge_ops=tuple(edge_ops) if effect.edge_ops is not None else None,
                          stride_literals=_literal_sites(effect.strides),
                          kernel_literals=_literal_sites(effect.kernels), **where)
+        if self._reduces_to_one_position(arguments, result):
+            self.global_ops[op_type] += 1
         reads_input = not self.reading_input.isdisjoint(inputs)
         if reads_input:
             self.reading_input.add(len(self.nodes))
         self.add(node, result, effect.layouts)
         return reads_input
+
+    def _reduces_to_one_position(self, arguments, result) -> bool:
+        """Whether the op turned an N x C x spatial map of several positions into one
+        position per spatial axis (a global pool): a fix must keep it global (``fix/interface.py``)."""
+        if not isinstance(result, torch.Tensor) or result.dim() != self.ndim + 2 or any(n != 1 for n in result.shape[2:]):
+            return False
+        source = next(iter(_argument_tensors(*arguments)), None)
+        return source is not None and source.dim() == result.dim() and max(source.shape[2:]) > 1
+
+    def graph(self, outputs, method: str) -> LayerGraph:
+        return LayerGraph(self.nodes, self.ndim, output_shapes(outputs), method, tuple(sorted(self.global_ops.items())),
+                          self.input_shape)
 
 
 def _argument_tensors(args, kwargs) -> list[torch.Tensor]:
@@ -550,4 +569,4 @@ def capture_fx(model: nn.Module, input_res: Sequence[int], channels: int, traced
     recorder = _Recorder(*(traced or trace(model)), ndim)
     with torch.no_grad(), recorder.recording.noting_progress():
         recorder.run(torch.empty(1, channels, *input_res, device=META))
-    return LayerGraph(recorder.recording.nodes, ndim, _shape(recorder.output), "fx")
+    return recorder.recording.graph(recorder.output, "fx")

@@ -20,7 +20,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from rflint.about import PACKAGE_DIR
-from rflint.frontends.torch.capture import Recording, _shape, is_leaf, is_torch_file, known_output, line_site, tensors
+from rflint.frontends.torch.capture import Recording, is_leaf, is_torch_file, known_output, line_site, tensors
 from rflint.core.graph import LayerGraph
 from rflint.core.layers import Site
 
@@ -93,4 +93,4 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
     finally:
         pre.remove()
         post.remove()
-    return LayerGraph(recorder.recording.nodes, ndim, _shape(output), "eager")
+    return recorder.recording.graph(output, "eager")
