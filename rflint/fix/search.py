@@ -152,6 +152,7 @@ class FixSearch:
         self.interface_change: dict[frozenset, str] = {}  # candidate overrides -> why it was rejected though it worked
         self.exhaustive = getattr(job, "exhaustive_fix_search", False)
         self.predictions: dict[frozenset, tuple[int, ...]] = {}  # candidate overrides -> predicted I_min
+        self.last_import: dict[tuple[str, frozenset], object] = {}  # (file, overrides) -> the module, for the next trial
 
     def trial(self, model: ModelEntry, input_res, candidate: Candidate) -> Trial:
         key = (model.file, model.name, candidate.overrides())
@@ -159,7 +160,7 @@ class FixSearch:
             if self.progress:
                 self.progress(f"{model.name} with {'; '.join(knob.describe() for knob in candidate.knobs)}")
             self.trials[key] = _rebuild_and_analyze(model, input_res, dict(candidate.overrides()), self.rebuilt,
-                                                    self.frontend)
+                                                    self.frontend, self.last_import)
             # A trial re-imports whole packages: their modules and classes are cyclic garbage
             # that the analysis's paused collector leaves, hundreds of MB over a package's search.
             gc.collect()
@@ -449,8 +450,12 @@ class Rebuilder:
         return _edit(site, new)
 
 
-def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed, frontend: Rebuilder) -> Trial:
+def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analyzed, frontend: Rebuilder,
+                         last_import: dict) -> Trial:
     """Re-import the analyzed files with ``overrides``, rebuild, re-trace and re-analyse.
+
+    ``last_import`` holds the module of the previous trial: a candidate verified on the
+    models of one file (EfficientNet B0..B7) imports the package once for all of them.
 
     Any failure (the model no longer builds, a residual add whose sides no longer match)
     rejects the change; so does an I_min still at or above I_res.
@@ -458,8 +463,11 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
     try:
         literals, context = frontend.overriding(overrides)
         with context:
-            module = import_file(entry.file, analyzed, literals)
-            factory = entry.factory_in(module)
+            key = (entry.file, frozenset(overrides.items()))
+            if key not in last_import:
+                last_import.clear()
+                last_import[key] = import_file(entry.file, analyzed, literals)
+            factory = entry.factory_in(last_import[key])
             result, figures = frontend.analyze_and_measure(factory, input_res, entry.name, analyzed)
     except (Exception, SystemExit) as error:
         first_line = str(error).strip().partition("\n")[0]
