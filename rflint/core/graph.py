@@ -62,6 +62,7 @@ class LayerGraph:
     method: str = "fx"  # fx, eager, declared, keras
     global_ops: tuple[tuple[str, int], ...] = ()  # op type -> calls that reduced a map to one position (captures only)
     input_shape: tuple[int, ...] = ()  # the input the capture ran on (captures only)
+    flops: int = 0  # of the convs, matrix products and attentions run (torch captures only)
 
 
 def analyze_graph(

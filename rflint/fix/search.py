@@ -26,9 +26,7 @@ import types
 from dataclasses import astuple, dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from rflint.frontends.torch.analysis import analyze, analyze_built, garbage_collection_paused
 from rflint.frontends.torch.build import build
@@ -104,7 +102,8 @@ class Figures:
     """Cost of a model at the input resolution; ``shapes`` decide checkpoint compatibility,
     ``interface`` what the model returns (see ``interface.py``).
 
-    FLOPs are FlopCounterMode's count (2 per multiply-accumulate; the paper counts MACs).
+    FLOPs as FlopCounterMode counts them (2 per multiply-accumulate; the paper counts MACs),
+    counted by the capture (``frontends/torch/flops.py``).
     """
 
     flops: int
@@ -476,31 +475,21 @@ def _rebuild_and_analyze(entry: ModelEntry, input_res, overrides: Mapping, analy
 
 
 def analyze_and_measure(factory: Callable[[], nn.Module], input_res, name: str, analyzed) -> tuple[Result, Figures]:
-    """Build on the meta device and analyse, counting FLOPs on the meta forward that the
-    analysis runs anyway, which also records the interface."""
+    """Build on the meta device and analyse; the analysis's capture also counts the FLOPs
+    and records the interface."""
     built = build(factory, analyzed)
     model = built.model.to("meta")
-    with garbage_collection_paused(), FlopCounterMode(display=False) as counter:
+    with garbage_collection_paused():
         result = analyze_built(replace(built, model=model, mode="meta"), input_res, name=name)
-    return result, _figures(model, counter.get_total_flops(), result.graph)
+    return result, measured_as_built(model, result)
 
 
-def measured_as_built(model: nn.Module, result: Result) -> Figures | None:
-    """The figures of a model as the lint built and analysed it, without a rebuild (a third
-    of a search's rebuilds measured unchanged models): FLOPs from a forward on meta tensors
-    of the input the capture ran on, the interface from that capture."""
+def measured_as_built(model: nn.Module, result: Result) -> Figures:
+    """The figures of a model as built and captured: a model the lint analysed needs no
+    rebuild to be measured unchanged (a third of a search's rebuilds did that)."""
     graph = result.graph
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(torch.empty(graph.input_shape, device="meta"))
-    except Exception:
-        return None
-    return _figures(model, counter.get_total_flops(), graph)
-
-
-def _figures(model: nn.Module, flops: int, graph) -> Figures:
     return Figures(
-        flops=flops,
+        flops=graph.flops,
         params=sum(p.numel() for p in model.parameters()),
         shapes=tuple((key, tuple(t.shape)) for key, t in model.state_dict().items()),
         interface=Interface(graph.outputs, graph.global_ops),

@@ -113,8 +113,8 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None
     known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
     trials: dict = {}
     for entry, result in known:
-        if result is not None and result.model is not None and (figures := measured_as_built(result.model, result)):
-            trials[entry.file, entry.name, UNCHANGED] = figures
+        if result is not None and result.model is not None:
+            trials[entry.file, entry.name, UNCHANGED] = measured_as_built(result.model, result)
     progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
     for entry, result in known:
         if result is not None and not result.fully_utilized():

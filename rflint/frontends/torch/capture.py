@@ -28,8 +28,10 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd, _ConvTransposeNd
 from torch.utils._python_dispatch import _get_current_dispatch_mode
 from torch.utils._pytree import tree_leaves
+from torch.utils.flop_counter import FlopCounterMode
 
 from rflint.frontends.torch.build import META
+from rflint.frontends.torch.flops import counted_inside, function_flops, module_flops
 from rflint.core.graph import GraphNode, LayerGraph
 from rflint.core.layout import Layout
 from rflint.source.literals import origin_of
@@ -227,6 +229,7 @@ class Recording:
         self.input_conv_ran = False  # a conv module reading the input took its channel count
         self.global_ops: Counter[str] = Counter()  # ops that reduced a map to one position, by op type
         self.input_shape: tuple[int, ...] = ()
+        self.flops = 0  # of the convs, Linears, matrix products and attentions recorded (``flops.py``)
 
     @contextlib.contextmanager
     def noting_progress(self):
@@ -258,6 +261,7 @@ class Recording:
     def add_module(self, path: str | None, module: nn.Module, args, kwargs, result) -> None:
         """One call of a leaf module; ``path`` is None for a module outside the model's tree."""
         effect = effect_of_module(module, args, kwargs, result, self.layouts)
+        self.flops += module_flops(module, args, kwargs, result)
         reads_input = self._add(effect, path or type(module).__name__, type(module).__name__, (args, kwargs), result,
                                 module_path=path)
         # a conv module takes exactly its in_channels (a functional conv's weight may be
@@ -267,6 +271,7 @@ class Recording:
     def add_function(self, target, args, kwargs, result, called_at: Site | None) -> None:
         """One call of a function or Tensor method."""
         effect = effect_of_function(target, args, kwargs, result, self.layouts)
+        self.flops += function_flops(target, args, kwargs, result)
         self._add(effect, self.call_names(target), op_name(target), (args, kwargs), result, called_at=called_at)
 
     def _add(self, effect: Effect, name: str, op_type: str, arguments, result, **where) -> bool:
@@ -300,7 +305,7 @@ class Recording:
 
     def graph(self, outputs, method: str) -> LayerGraph:
         return LayerGraph(self.nodes, self.ndim, output_shapes(outputs), method, tuple(sorted(self.global_ops.items())),
-                          self.input_shape)
+                          self.input_shape, self.flops)
 
 
 def _argument_tensors(args, kwargs) -> list[torch.Tensor]:
@@ -333,7 +338,12 @@ class _Recorder(fx.Interpreter):
     def run_node(self, n: fx.Node):
         args, kwargs = self.fetch_args_kwargs_from_env(n)
         result = self._same_shape(n, args)
-        if result is None:
+        if result is None and n.op in ("call_function", "call_module") and counted_inside(
+                n.op, n.target if n.op == "call_function" else self.submodules[n.target]):
+            with FlopCounterMode(display=False) as counter:
+                result = getattr(self, n.op)(n.target, args, kwargs)
+            self.recording.flops += counter.get_total_flops()
+        elif result is None:
             result = getattr(self, n.op)(n.target, args, kwargs)  # fx's run_node, without fetching the args again
         if n.op == "output":
             self.output = result

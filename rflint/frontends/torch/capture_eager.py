@@ -18,8 +18,10 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode
 
 from rflint.about import PACKAGE_DIR
+from rflint.frontends.torch.flops import counted_inside
 from rflint.frontends.torch.capture import Recording, is_leaf, is_torch_file, known_output, line_site, tensors
 from rflint.core.graph import LayerGraph
 from rflint.core.layers import Site
@@ -53,6 +55,7 @@ class _Recorder(TorchFunctionMode):
         self.recording = Recording(ndim)
         self.paths = {id(m): path for path, m in model.named_modules()}
         self.leaf_depth = 0  # > 0 inside a leaf module: its inner ops are not recorded
+        self.counting: FlopCounterMode | None = None  # inside a leaf whose FLOPs no formula gives (``flops.py``)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -68,6 +71,8 @@ class _Recorder(TorchFunctionMode):
 
     def enter_module(self, module: nn.Module, args) -> None:
         if is_leaf(module):
+            if not self.leaf_depth and counted_inside("call_module", module):
+                self.counting = FlopCounterMode(display=False).__enter__()
             self.leaf_depth += 1
 
     def exit_module(self, module: nn.Module, args, kwargs, result) -> None:
@@ -75,8 +80,16 @@ class _Recorder(TorchFunctionMode):
         if not is_leaf(module):
             return
         if self.leaf_depth == 1:
+            self.stop_counting()
             self.recording.add_module(self.paths.get(id(module)), module, args, kwargs, result)
         self.leaf_depth -= 1
+
+    def stop_counting(self) -> None:
+        """Add up what FlopCounterMode counted inside a leaf (also when its forward raised)."""
+        if self.counting is not None:
+            self.counting.__exit__(None, None, None)
+            self.recording.flops += self.counting.get_total_flops()
+            self.counting = None
 
 
 def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> LayerGraph:
@@ -91,6 +104,7 @@ def capture_eager(model: nn.Module, input_res: Sequence[int], channels: int) -> 
         with torch.no_grad(), recorder.recording.noting_progress(), recorder:
             output = model(x)
     finally:
+        recorder.stop_counting()
         pre.remove()
         post.remove()
     return recorder.recording.graph(output, "eager")
