@@ -128,9 +128,11 @@ ATTACKS = {
                      "RF902", "[net] cannot build: tried to download weights; rflint builds without weights"),
     "allocates.py": ("from torch import nn\n\n\ndef net() -> nn.Module:\n    block = bytearray(64 * 2**30)\n",
                      "RF902", "[net] cannot build: ran out of memory (--max-memory 1 GiB)"),
-    "sleeps.py": ("import time\nfrom torch import nn\n\n\ndef first() -> nn.Module:\n    time.sleep(2)\n\n\n"
+    "sleeps.py": ("import time\nfrom torch import nn\n\n\ndef first() -> nn.Module:\n    time.sleep(2)\n"
+                  "    return nn.Conv2d(3, 8, 3)  # fine, and kept when the file's time runs out\n\n\n"
                   "def second() -> nn.Module:\n    time.sleep(2)\n\n\ndef third() -> nn.Module:\n    time.sleep(2)\n",
-                  "RF902", "cannot build second: timed out after 3 s"),
+                  "RF902", "cannot build second: timed out after 3 s;"
+                  " 1 more model not analysed: the file's time ran out (--timeout raises it)"),
 }
 ATTACK_OPTIONS = ("--input-res", "32", "--no-cache", "--timeout", "3", "--max-memory", "1G")
 

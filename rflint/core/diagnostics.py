@@ -59,6 +59,7 @@ class Diagnostic:
     severity: str = "error"
     fix: Fix | None = None
     alternatives: tuple[Fix, ...] = ()
+    fix_note: str | None = None  # why an RF003 has no fix though fixes were searched (time ran out)
 
 
 @dataclass
@@ -81,6 +82,7 @@ class ModelReport:
     fixes: tuple[Fix, ...] = ()  # verified candidates, best first
     layer_count: int = 0  # layers analyzed (``keep_reported_layers`` keeps fewer in ``result``)
     configured: bool = False  # named in [tool.rflint] models: never dropped as a building block
+    fix_note: str | None = None  # why its fix search did not finish (the file's time ran out)
 
     def __post_init__(self) -> None:
         if self.result is not None and not self.layer_count:
@@ -115,6 +117,7 @@ class FileReport:
     environment: dict[str, str | None] = field(default_factory=dict)  # variables read -> sha256 of value (None: unset)
     installed: tuple[str, ...] = ()  # top-level names of installed packages imported (cache keys on their versions)
     output_lines: int = 0  # lines the import and builds printed (fds 1 and 2), for --verbose
+    complete: bool = True  # False when time ran out (models not reached, a fix search stopped): never cached
 
 
 def failure(code: str, file: str, line: int, column: int, message: str, models=()) -> Diagnostic:

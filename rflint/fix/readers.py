@@ -142,6 +142,8 @@ class Readers:
     def _analyse(self, reader: Reader) -> None:
         """Analyse a model reading a candidate literal: does it have an RF003 of its own?"""
         input_res, _ = self.resolution_for(reader.entry)
+        if self.progress:
+            self.progress(f"{reader.entry.name} (does it have an RF003 of its own?)")
         reader.analysed = True
         try:
             result = analyze(reader.entry.factory(), input_res, name=reader.entry.name,

@@ -123,6 +123,11 @@ class Trial:
     error: str | None = None
 
 
+class OutOfTime(Exception):
+    """Raised by a ``progress`` callback whose deadline has passed: the search stops before
+    its next rebuild (the caller gives the model no fix and says why)."""
+
+
 # (file, model, overrides) -> Trial, kept for one file's models; no overrides: the unchanged model's Figures.
 Trials = dict[tuple[str, str, frozenset], "Trial | Figures | None"]
 UNCHANGED = frozenset()
@@ -170,6 +175,8 @@ class FixSearch:
         (EfficientNet B0..B7 each verify a change on all eight)."""
         key = (model.file, model.name, UNCHANGED)
         if key not in self.trials:
+            if self.progress:
+                self.progress(f"{model.name} unchanged (its FLOPs and interface)")
             self.trials[key] = _measure_original(model, input_res, self.rebuilt, self.frontend)
         return self.trials[key]
 
@@ -307,10 +314,11 @@ def search_fixes(
     the project's files importing the literal's file. One that changes a model without an
     RF003, or costs more than ``job.max_flops_ratio``, is display-only advice naming why.
     Pass the same ``trials`` dict for every model of a file so a shared literal is not
-    rebuilt once per model. ``progress`` hears of each rebuild before it starts (a worker's
-    time limit then applies per rebuild, not to the whole search). Without a candidate that
-    works for the model itself, one display-only advice. ``frontend`` rebuilds and
-    measures the model (torch unless a Keras model says otherwise).
+    rebuilt once per model. ``progress`` hears of each rebuild before it starts (so that a
+    timeout names it) and may stop the search there by raising ``OutOfTime``, which
+    propagates. Without a candidate that works for the model itself, one display-only
+    advice. ``frontend`` rebuilds and measures the model (torch unless a Keras model says
+    otherwise).
     """
     knobs, literal_free = downsampling_knobs(result)
     literal_files = {site.file for knob in knobs for site in knob.changes()}

@@ -31,6 +31,8 @@ def block(run: RunSummary, diagnostic: Diagnostic, sources: dict[str, list[str] 
     if diagnostic.fix is not None:
         lines.append(f"help: {diagnostic.fix.description}")
     lines += [f"note: alternative ({fix.applicability}): {fix.description}" for fix in diagnostic.alternatives]
+    if diagnostic.fix_note:
+        lines.append(f"note: {diagnostic.fix_note}")
     return lines
 
 

@@ -61,6 +61,7 @@ def diagnostic_object(run: RunSummary, diagnostic: Diagnostic) -> dict:
                    for layer in diagnostic.layers],
         "fix": fix_object(run, diagnostic.fix) if diagnostic.fix else None,
         "alternatives": [fix_object(run, fix) for fix in diagnostic.alternatives],
+        **({"fix_note": diagnostic.fix_note} if diagnostic.fix_note else {}),  # its fix search ran out of time
     }
 
 

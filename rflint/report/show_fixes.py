@@ -7,7 +7,7 @@ from rflint.report.summary import RunSummary
 
 
 def render(run: RunSummary, applied: list[Diagnostic], proposed: list[Diagnostic]) -> str:
-    sections = [("Applied fixes:", applied), ("Proposed fixes:", [d for d in proposed if d.fix])]
+    sections = [("Applied fixes:", applied), ("Proposed fixes:", [d for d in proposed if d.fix or d.fix_note])]
     lines = []
     for title, diagnostics in sections:
         if diagnostics:
@@ -18,6 +18,8 @@ def render(run: RunSummary, applied: list[Diagnostic], proposed: list[Diagnostic
 def fix_line(run: RunSummary, diagnostic: Diagnostic) -> str:
     fix = diagnostic.fix
     where = f"{run.path(diagnostic.file)}:{diagnostic.line}:{diagnostic.column}"
+    if fix is None:  # its search ran out of time
+        return f"- {where} [{', '.join(diagnostic.models)}] {diagnostic.fix_note}"
     return f"- {where} [{changed_models(run, diagnostic)}] ({fix.applicability}) {fix.description}{figures(fix)}"
 
 

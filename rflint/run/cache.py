@@ -185,9 +185,10 @@ class Cache:
         made during the analysis makes the next run miss. A dependency modified after this
         Cache was created may differ from what the analysis read, so such a report is not
         stored; nor is one with file-level diagnostics: its import failed or timed out, so
-        the files it would have imported are unknown.
+        the files it would have imported are unknown; nor an incomplete one (its time ran
+        out, which depends on the machine's load, not on its inputs).
         """
-        if report.diagnostics or not self._usable():
+        if report.diagnostics or not report.complete or not self._usable():
             return
         dependencies = (report.file, *report.imported_files, *report.read_files)
         hashes = {dependency: self._content_hash(dependency) for dependency in dependencies}

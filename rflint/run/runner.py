@@ -14,7 +14,8 @@ child subreaper, so that a process user code starts, even a detached one, ends u
 a child's group once it has reported or its time is up, a package worker's group when it
 is done, and whatever was orphaned to us at the end of each file and of the run.
 ``--timeout`` bounds each file's whole analysis (import, builds, fix rebuilds); a package's
-shared import gets the same bound.
+shared import gets the same bound. A child sends each model's report as soon as it is
+analysed, so a file whose child times out or crashes keeps its finished models.
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from pathlib import Path
 
 from rflint.core import errors
 from rflint.run import sandbox
-from rflint.core.diagnostics import FileReport
+from rflint.core.diagnostics import FileReport, ModelReport
 from rflint.core.diagnostics import failure
 from rflint.core.errors import one_line
 from rflint.run.options import Job
-from rflint.run.worker import lint_file, record_inputs, remember_module_paths
+from rflint.run.worker import fix_search_stopped, lint_file, record_inputs, remember_module_paths
 
 
 def package_root(file: str) -> str:
@@ -71,12 +72,16 @@ class _PackageWorker:
         self.current: str | None = None  # the file being analyzed
         self.child: int | None = None  # the process analyzing it
         self.model: str | None = None  # the model it is on, for blame
+        self.found = 0  # the models its file has
+        self.skipped: list[str] = []  # the candidates it found that are not models (FileReport.skipped)
+        self.finished: list[ModelReport] = []  # their reports so far, kept if the child ends early
         self.deadline = time.monotonic() + job.timeout
 
     def give(self, file: str | None, timeout: float) -> bool:
         """Send the next file, or None to let the worker finish; False if it has died since
         its last report (a thread its package's import started may call ``os._exit``)."""
         self.current, self.child, self.model = file, None, None
+        self.found, self.finished, self.skipped = 0, [], []
         self.deadline = time.monotonic() + timeout
         try:
             self.connection.send(file)
@@ -122,7 +127,7 @@ def run(files: list[str], job: Job, jobs: int, on_report=None) -> list[FileRepor
                     if worker.connection in ready:
                         _receive(worker, queues, running, reports, job)
                     elif time.monotonic() > worker.deadline:
-                        _lose(worker, queues, running, reports, f"timed out after {job.timeout:g} s")
+                        _lose(worker, queues, running, reports, job, timed_out=True)
                 sweep(keep={w.pid for w in running})
         finally:
             with _deferring_interrupts():  # a second Ctrl-C must not leave workers behind
@@ -148,7 +153,7 @@ def _receive(worker: _PackageWorker, queues, running, reports, job: Job) -> None
     try:
         kind, file, payload = worker.connection.recv()
     except (EOFError, OSError, pickle.UnpicklingError):
-        _lose(worker, queues, running, reports, "the process exited")
+        _lose(worker, queues, running, reports, job, "the process exited")
         return
     if kind == "ready":
         worker.ready = True
@@ -158,11 +163,17 @@ def _receive(worker: _PackageWorker, queues, running, reports, job: Job) -> None
     elif kind == "model":
         worker.model = payload
         return
+    elif kind == "found":
+        worker.found, worker.skipped = payload
+        return
+    elif kind == "analysed":
+        worker.finished.append(payload)
+        return
     elif kind == "done":
         _kill_group(worker.child)  # whatever the file started
         reports[file] = payload
     elif kind == "lost":
-        _blame(worker, reports, payload)
+        _blame(worker, reports, job, payload)
     _feed(worker, queues, running, job)
 
 
@@ -177,32 +188,46 @@ def _feed(worker: _PackageWorker, queues, running, job: Job) -> None:
     running.remove(worker)
 
 
-def _lose(worker: _PackageWorker, queues, running, reports, why: str) -> None:
-    """A worker that died or ran out of time: kill it; blame the file it was on or, if it
-    was still importing its package, every file of the package (each imports it first).
-    The package's other files wait in their queue for a fresh worker."""
+def _lose(worker: _PackageWorker, queues, running, reports, job: Job, why: str = "",
+          timed_out: bool = False) -> None:
+    """A worker that died (``why``) or ran out of time: kill it; blame the file it was on
+    or, if it was still importing its package, every file of the package (each imports it
+    first). The package's other files wait in their queue for a fresh worker."""
     worker.end()
     running.remove(worker)
+    why = f"timed out after {job.timeout:g} s" if timed_out else why
     if worker.ready:
-        _blame(worker, reports, why)
+        _blame(worker, reports, job, why, timed_out)
     else:
         for file in queues[worker.root]:
             reports[file] = _failed_import(file, why)
         queues[worker.root].clear()
 
 
-def _blame(worker: _PackageWorker, reports, why: str) -> None:
-    """The file (and model) a killed or crashed child was on gets an RF9xx diagnostic."""
-    if worker.current is None:
+def _blame(worker: _PackageWorker, reports, job: Job, why: str, timed_out: bool = False) -> None:
+    """The file a killed or crashed child was on keeps the models it finished; the model it
+    was on gets an RF902 (an import: RF901), saying how many were not reached. Time that
+    ran out in the fix search, once every model was analysed, costs only the fixes not
+    found yet: the models that have an RF003 get a note instead. The report is incomplete,
+    so it is not cached."""
+    file = worker.current
+    if file is None:
         return
     if worker.model is None:
-        reports[worker.current] = _failed_import(worker.current, why)
+        reports[file] = _failed_import(file, why)
         return
-    report = FileReport(worker.current)
-    report.diagnostics.append(
-        failure("RF902", worker.current, 1, 1, f"cannot build {worker.model}: {why}", (worker.model,))
-    )
-    reports[worker.current] = report
+    report = FileReport(file, models=worker.finished, skipped=worker.skipped, complete=False)
+    if timed_out and job.search_fixes and len(worker.finished) == worker.found:
+        for model in worker.finished:
+            if model.result is not None and not model.result.fully_utilized():
+                model.fix_note = fix_search_stopped(job.timeout)
+    else:
+        message = f"cannot build {worker.model}: {why}"
+        if (unreached := worker.found - len(worker.finished) - 1) > 0:
+            because = "the file's time ran out (--timeout raises it)" if timed_out else "its process ended"
+            message += f"; {unreached} more model{'s' * (unreached != 1)} not analysed: {because}"
+        report.diagnostics.append(failure("RF902", file, 1, 1, message, (worker.model,)))
+    reports[file] = report
 
 
 def _failed_import(file: str, why: str) -> FileReport:

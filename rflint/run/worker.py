@@ -2,11 +2,14 @@
 
 Everything a file does at import time stays in this process; the parent only receives
 plain ``FileReport`` objects. Messages to the parent say what is running, so that a
-timeout or a crash can be pinned on the right file and model.
+timeout or a crash can be pinned on the right file and model, and carry each model's
+report as soon as it is analysed, so that such an end loses only the models not finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import gc
 import hashlib
@@ -14,6 +17,7 @@ import io
 import os
 import sys
 import sysconfig
+import time
 import tokenize
 import types
 
@@ -41,10 +45,14 @@ def read_source(file: str) -> str:
 
 
 def lint_file(file: str, job, send) -> FileReport:
-    """Import ``file`` with literal provenance, then build and analyze each of its models."""
+    """Import ``file`` with literal provenance, then build and analyze each of its models.
+
+    ``send`` tells the parent the models found, the one being analysed and each one's
+    report when it is done (trimmed, as the final report is)."""
     from rflint.frontends.discover import with_configured
     from rflint.source.literals import import_file, imported_sha256, instrumented_imports, pin_imported_sources
 
+    fixes_due = time.monotonic() + job.timeout - reporting_margin(job.timeout)
     pin_imported_sources()
     report = FileReport(file)
     try:
@@ -57,13 +65,15 @@ def lint_file(file: str, job, send) -> FileReport:
         line = getattr(error, "lineno", None) if isinstance(error, SyntaxError) else None
         report.diagnostics.append(failure("RF901", file, line or 1, 1, f"cannot import: {one_line(error)}"))
         return report
+    send(("found", file, (len(entries), report.skipped)))
     with instrumented_imports(job.analyzed):  # models may import analyzed files lazily
         for entry in entries:
             send(("model", file, entry.name))
-            report.models.append(frontend.analyze_entry(entry, job))
+            report.models.append(model := frontend.analyze_entry(entry, job))
+            send(("analysed", file, _trimmed(model)))
     report.imported_files = local_imports(job.analyzed)
     if job.search_fixes:
-        attach_fixes(entries, report, job, send, frontend.rebuilder)
+        attach_fixes(entries, report, job, send, frontend.rebuilder, Deadline(fixes_due))
     # The bytes that were imported (fix trials included): --fix refuses a file that differs.
     report.hashes = {f: imported_sha256(f) or _sha256(f) for f in report.imported_files}
     for model in report.models:
@@ -97,12 +107,52 @@ class KerasFrontEnd:
         return live.analyze_keras_entry(entry, job, self.keras)
 
 
-def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None:
+def _trimmed(model: ModelReport) -> ModelReport:
+    """A copy of ``model`` small enough to send at once; the fix search needs all its layers."""
+    copied = copy.copy(model)
+    copied.keep_reported_layers()
+    return copied
+
+
+def reporting_margin(timeout: float) -> float:
+    """How long before the file's time is up the fix search stops, for the report to be
+    finished and sent: 5 % of ``--timeout``, at least 1 s (at most half of it)."""
+    return min(max(1.0, 0.05 * timeout), timeout / 2)
+
+
+def fix_search_stopped(timeout: float) -> str:
+    """The note of a model whose fix search the file's time cut short."""
+    return (f"no fix: the fix search stopped when the file's time (--timeout {timeout:g} s) ran out;"
+            " a larger --timeout lets it finish")
+
+
+class Deadline:
+    """Stops the fix search (``OutOfTime``) before a rebuild that would not end by ``due``:
+    a rebuild is expected to take as long as the longest time between two so far."""
+
+    def __init__(self, due: float):
+        self.due = due
+        self.last: float | None = None
+        self.longest = 0.0
+
+    def check(self) -> None:
+        from rflint.fix.search import OutOfTime
+
+        now = time.monotonic()
+        if self.last is not None:
+            self.longest = max(self.longest, now - self.last)
+        self.last = now
+        if now + self.longest > self.due:
+            raise OutOfTime
+
+
+def attach_fixes(entries, report: FileReport, job, send, rebuilder=None, deadline: Deadline | None = None) -> None:
     """Search fixes for the file's models that are not fully utilized, checking each
     candidate literal against every model that reads it (EfficientNet B0..B7 share a table;
     a model that built but could not be analysed must not change either); ``rebuilder``
-    rebuilds them for trials (torch's by default)."""
-    from rflint.fix.search import UNCHANGED, measured_as_built, search_fixes, without_building_blocks
+    rebuilds them for trials (torch's by default). Past ``deadline``, the models not yet
+    fixed get a note instead of a fix and the report is incomplete (not cached)."""
+    from rflint.fix.search import OutOfTime, UNCHANGED, measured_as_built, search_fixes, without_building_blocks
 
     # Each trial ends with a full collection (a re-imported package is cyclic garbage): what
     # exists now lives until this process exits, so the collections need not walk it again.
@@ -112,15 +162,30 @@ def attach_fixes(entries, report: FileReport, job, send, rebuilder=None) -> None
     built = [(e, m) for e, m in zip(entries, report.models) if m.result is not None or (m.error or "").startswith("RF903")]
     known = without_building_blocks([(e, m.result, m.component_types) for e, m in built])
     trials: dict = {}
-    for entry, result in known:
-        if result is not None and result.model is not None:
-            trials[entry.file, entry.name, UNCHANGED] = measured_as_built(result.model, result)
-    progress = lambda what: send(("model", report.file, f"{what} (fix search)"))  # noqa: E731  timeout per rebuild
+
+    def progress(what: str) -> None:
+        if deadline is not None:
+            deadline.check()
+        send(("model", report.file, f"{what} (fix search)"))  # a timeout names the rebuild
+
+    with contextlib.suppress(OutOfTime):  # then the search below stops at once too
+        for entry, result in known:
+            if result is not None and result.model is not None:
+                progress(f"{entry.name} unchanged (its FLOPs)")
+                trials[entry.file, entry.name, UNCHANGED] = measured_as_built(result.model, result)
     for entry, result in known:
         if result is not None and not result.fully_utilized():
-            send(("model", report.file, f"{entry.name} (fix search)"))
+            model = model_of[id(entry)]
+            if not report.complete:
+                model.fix_note = fix_search_stopped(job.timeout)
+                continue
             siblings = [s for s in known if s[0] is not entry]
-            model_of[id(entry)].fixes = search_fixes(entry, result, job, siblings, trials, progress, rebuilder)
+            try:
+                progress(entry.name)
+                model.fixes = search_fixes(entry, result, job, siblings, trials, progress, rebuilder)
+            except OutOfTime:
+                model.fix_note = fix_search_stopped(job.timeout)
+                report.complete = False
 
 
 def _sha256(file: str) -> str:

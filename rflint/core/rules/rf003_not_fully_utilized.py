@@ -100,5 +100,5 @@ def small_net() -> nn.Sequential:
         return [
             Diagnostic(self.code, message, site.file, site.line, site.column, site.end_line,
                        site.end_column, (model.name,), severity=self.severity, fix=best,
-                       alternatives=tuple(alternatives))
+                       alternatives=tuple(alternatives), fix_note=None if best else model.fix_note)
         ]
