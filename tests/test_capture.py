@@ -391,3 +391,42 @@ def test_other_capture_failures_keep_torch_s_message():
     with pytest.raises(analysis.CaptureError) as failure:
         analyze(nn.Sequential(nn.Conv2d(3, 4, 5)), 2)
     assert failure.value.reason is None and "Kernel size can't be greater" in str(failure.value)
+
+
+class SamePadConv(nn.Conv2d):
+    """timm's ``Conv2dSame``: pads in its own forward, then convolves without padding."""
+
+    def forward(self, x):
+        return super().forward(F.pad(x, (1, 1, 1, 1)))
+
+
+class SamePadResidual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.same = SamePadConv(8, 8, 3)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return x + self.same(x)
+
+
+def test_a_conv_with_its_own_forward_runs_in_the_fx_capture():
+    """The output-size formula is torch's conv's: given to a subclass that pads first, it
+    made the residual add fail in the graph (timm's MaxViT-TF and NFNet)."""
+    result = analyze(SamePadResidual, 32)
+    assert result.capture == "fx"
+    assert result.i_min == (5, 5)
+
+
+def test_a_shape_error_in_the_fx_run_is_not_run_again_eagerly(monkeypatch):
+    """A torch op that refuses the graph's shapes refuses the model's own forward too (a
+    CIFAR classifier at 224 px fails at its Linear): an eager run would only cost its time."""
+    monkeypatch.setattr(analysis, "capture_eager", lambda *args: pytest.fail("ran eagerly"))
+
+    def cifar():
+        return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 32 * 32, 10))
+
+    assert analyze(cifar, 32).capture == "fx"
+    with pytest.raises(analysis.CaptureError, match="same reduction dim"):
+        analyze(cifar, 64)

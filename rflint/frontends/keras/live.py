@@ -23,6 +23,7 @@ from rflint.core.diagnostics import ModelReport
 from rflint.source.literals import origin_of
 from rflint.core.layers import Site
 from rflint.core.result import Result
+from rflint.source.syntax import parsed
 from rflint.core.errors import one_line
 from rflint.frontends.keras.config_graph import KerasConfigError, KerasGraph, LayerLiterals, graph_from_config
 
@@ -32,9 +33,13 @@ TF_KERAS_ADVICE = ("uses tf.keras, which needs TensorFlow (not installed): lint 
 
 
 def imports_keras(source: str) -> bool:
-    """Whether a file imports keras (or tf.keras), so the Keras front end must read it."""
+    """Whether a file imports keras (or tf.keras), so the Keras front end must read it.
+    A file that never spells the word is not parsed (most are not; a parse and a walk of
+    every torchvision model file cost 1 s)."""
+    if "keras" not in source:
+        return False
     try:
-        tree = ast.parse(source)
+        tree = parsed(source)
     except (SyntaxError, ValueError):
         return False
     return bool(_keras_imports(tree))
@@ -74,7 +79,7 @@ def import_keras():
 def keras_for(file: str, source: str):
     """keras, imported for a file that imports it: tf.keras without TensorFlow is an
     ImportError with the advice to lint a saved model instead."""
-    if "tf.keras" in _keras_imports(ast.parse(source)) and importlib.util.find_spec("tensorflow") is None:
+    if "tf.keras" in _keras_imports(parsed(source)) and importlib.util.find_spec("tensorflow") is None:
         raise ImportError(TF_KERAS_ADVICE)
     keras = import_keras()
     _forget_uninstrumented(file)

@@ -24,6 +24,7 @@ from rflint.core.graph import analyze_graph
 from rflint.core.layers import Site
 from rflint.core.resolution import as_resolution, resolution_argument
 from rflint.core.result import Result
+from rflint.source.syntax import parsed
 
 
 class CaptureError(RuntimeError):
@@ -150,10 +151,13 @@ def capture(model: nn.Module, input_res: Sequence[int], channels: int, traced=No
     if traced is not None:
         try:
             return capture_fx(model, input_res, channels, traced)
-        except Exception:
-            # not only fx's Python errors: a graph traced once can carry shapes the model's
-            # own forward computes anew at each size (timm's TF-"same" padding in MaxViT and
-            # NFNet fails in the graph with a RuntimeError and runs eagerly)
+        except RuntimeError:
+            # a torch op refused the shapes the graph gave it: the model's own forward makes
+            # the same ops on the same shapes (the graph was traced from it), so running it
+            # again eagerly would meet the same error after running every op once more
+            # (pytorchcv's CIFAR ResNets at 224 px: 100 s of CPU)
+            raise
+        except Exception:  # fx's Python errors (TypeError, AttributeError): eager may run
             pass
     return capture_eager(model, input_res, channels)
 
@@ -225,7 +229,7 @@ def _definition_lines(source: str) -> dict[str, tuple[int, int]]:
                 visit(child, prefix)
 
     try:
-        visit(ast.parse(source), "")
+        visit(parsed(source), "")
     except (SyntaxError, ValueError):
         pass
     return lines

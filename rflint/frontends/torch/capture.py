@@ -50,6 +50,9 @@ CONCATENATIONS = {torch.cat, torch.concat, torch.concatenate}
 SAME_SHAPE_ARITHMETIC = {operator.add, operator.mul, operator.sub, operator.truediv, torch.add, torch.mul}
 ADAPTIVE_AVERAGE = {nn.AdaptiveAvgPool1d: 1, nn.AdaptiveAvgPool2d: 2, nn.AdaptiveAvgPool3d: 3}
 PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
+# The convs whose output the documented formula gives: a subclass with its own forward
+# (timm's Conv2dSame pads by the input's size first) runs for real.
+TORCH_CONV_FORWARDS = frozenset({nn.Conv1d.forward, nn.Conv2d.forward, nn.Conv3d.forward})
 
 
 def is_leaf(m: nn.Module) -> bool:
@@ -462,7 +465,7 @@ def _module_output(module: nn.Module, x: torch.Tensor) -> torch.Tensor | None:
         return None
     if type(module) is nn.Linear and x.dim() >= 1 and x.shape[-1] == module.in_features:
         return _empty(x, (*x.shape[:-1], module.out_features))
-    if isinstance(module, _ConvNd) and not isinstance(module, _ConvTransposeNd):
+    if type(module).forward in TORCH_CONV_FORWARDS:
         return _conv_output(module, x)
     axes = ADAPTIVE_AVERAGE.get(type(module))
     if axes and x.dim() in (axes + 1, axes + 2):

@@ -137,10 +137,27 @@ class Layouts:
             self.known.pop(id(tensor), None)
 
 
+_SCALARS = frozenset({int, float, bool, str, type(None)})
+
+
 def tensors_in(*values) -> list[torch.Tensor]:
     if len(values) == 1 and isinstance(values[0], torch.Tensor):
         return [values[0]]  # nearly every call: no tree walk
+    flat = _flat_call(values)
+    if flat is not None:
+        return [v for v in flat if isinstance(v, torch.Tensor)]
     return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
+
+
+def _flat_call(values) -> list | None:
+    """The leaves of ``(args, kwargs)`` when each argument is a tensor or a scalar (most
+    calls), in pytree's order; None for anything the pytree walk must take apart."""
+    if len(values) != 2 or type(values[0]) is not tuple or type(values[1]) is not dict:
+        return None
+    flat = [*values[0], *values[1].values()]
+    if all(isinstance(v, torch.Tensor) or type(v) in _SCALARS for v in flat):
+        return flat
+    return None
 
 
 def op_name(target) -> str:
@@ -534,18 +551,19 @@ def _space_to_depth_by_slices(parts, dim: int, layouts: Layouts) -> Effect | Non
 def _aligned(parts, out, layouts: Layouts) -> Layout:
     """The output of a broadcasting op: each dimension from the operand that carries
     positions there with the output's size (an SE gate's (N, C, 1, 1) carries none)."""
-    rank = out.dim()
+    shape = tuple(out.shape)
+    rank = len(shape)
+    part_layouts = [layouts.of(part) for part in parts]  # once per op, not once per dimension
     dims = []
-    for i in range(rank):
-        chosen = lay.pieces(FEATURES, 1, out.shape[i])
-        for part in parts:
-            layout = layouts.of(part)
+    for i, size in enumerate(shape):
+        chosen = None
+        for layout in part_layouts:
             j = i - (rank - layout.rank)
-            if 0 <= j < layout.rank and layout.shape[j] == out.shape[i] and any(p.spatial or p.axis == lay.BATCH for p in layout.dims[j]):
+            if 0 <= j < layout.rank and layout.shape[j] == size and any(p.spatial or p.axis == lay.BATCH for p in layout.dims[j]):
                 chosen = layout.dims[j]
                 break
-        dims.append(chosen)
-    return Layout(tuple(dims), tuple(out.shape))
+        dims.append(lay.pieces(FEATURES, 1, size) if chosen is None else chosen)
+    return Layout(tuple(dims), shape)
 
 
 def _pointwise(args, kwargs, outputs, layouts: Layouts) -> Effect:
