@@ -185,7 +185,7 @@ def test_fixed_counts_the_diagnostics_that_disappeared(tmp_path):
     assert fix(folder).stdout == "Found 2 errors (2 fixed, 0 remaining).\n1 model analyzed, 0 skipped.\n"
 
 
-@pytest.mark.parametrize("trials", [10, pytest.param(100, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("trials", [5, pytest.param(100, marks=pytest.mark.slow)])
 def test_fix_killed_at_random_moments(tmp_path, trials):
     """SIGKILL at a random moment of a ``--fix`` run, up to a little after its last write:
     every file is the original or the fixed version byte for byte, and the next run leaves

@@ -9,6 +9,7 @@
    refinements must be among the verified candidates, with the paper's I_min and FLOPs ratios.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -46,9 +47,11 @@ def job(*analyzed, max_flops_ratio=float("inf"), exhaustive=False) -> SimpleName
                            exhaustive_fix_search=exhaustive)
 
 
+@functools.lru_cache(maxsize=None)
 def fixes_of(name: str, input_res: int, *also_analyzed: str, **job_options) -> dict:
     """Every working candidate, best first (exhaustive verification), once the ranked
-    search is shown to choose the same best fix."""
+    search is shown to choose the same best fix; searched once per arguments for all the
+    tests that read it (a fixture's fixes are plain data)."""
     path = FIXTURES / name
     analyzed = [path, *(FIXTURES / other for other in also_analyzed)]
     models = analysed_models(path, input_res, analyzed)
@@ -525,8 +528,6 @@ def test_unchanged_model_measured_as_the_lint_built_it_equals_a_rebuild(name, op
     """The lint's own build and capture give the unchanged model's FLOPs, weights and
     interface (outputs, global ops) exactly as a rebuild measured by a trial does: a fix's
     FLOPs ratio and interface check compare like with like (dict and tuple outputs too)."""
-    import functools
-
     import torchvision
 
     from rflint.frontends.torch.analysis import analyze_built
