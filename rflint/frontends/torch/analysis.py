@@ -119,7 +119,8 @@ def _analyze(model_or_factory, input_res, name, analyzed_files) -> Result:
 
 
 def analyze_built(built: Built, input_res, *, name: str, source: Site | None = None, factory=None) -> Result:
-    """The analysis of a model built already (the fix search counts FLOPs on its forward)."""
+    """The analysis of a model built already: the fix search's trials, built on meta, need
+    no copy to the meta device (``analyze`` copies any model it is given)."""
     model = built.model
     if built.mode != "meta":
         model = meta_copy(model)  # a given or CPU-built model: never run it for real

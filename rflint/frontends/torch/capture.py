@@ -36,7 +36,7 @@ from rflint.core.graph import GraphNode, LayerGraph
 from rflint.core.layout import Layout
 from rflint.source.literals import origin_of
 from rflint.core.layers import Site
-from rflint.frontends.torch.ops import LEAF_TYPES, Effect, Layouts, arg, effect_of_function, effect_of_module, op_name, per_axis, tensors_in as tensors
+from rflint.frontends.torch.ops import LEAF_TYPES, PLAIN_ARGUMENTS, argument_tensors, Effect, Layouts, arg, effect_of_function, effect_of_module, op_name, per_axis, tensors_in as tensors
 
 # Shapes known without running the op (see ``known_output``).
 SHAPE_PRESERVING = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6,
@@ -66,7 +66,6 @@ def is_leaf(m: nn.Module) -> bool:
     return type(m).__module__.startswith("torch.nn") and not isinstance(m, nn.Sequential) and not any(True for _ in m.children())
 
 
-PLAIN_ARGUMENTS = frozenset({int, float, bool, str, type(None)})
 FUNCTION_TYPES = (BuiltinFunctionType, FunctionType)
 
 
@@ -276,7 +275,7 @@ class Recording:
 
     def _add(self, effect: Effect, name: str, op_type: str, arguments, result, **where) -> bool:
         """Record one op; whether it depends on the input."""
-        sources = effect.sources if effect.sources is not None else _argument_tensors(*arguments)
+        sources = effect.sources if effect.sources is not None else argument_tensors(*arguments)
         inputs, edge_ops = [], []
         for i, tensor in enumerate(sources):
             index = self.producer.get(id(tensor))
@@ -300,24 +299,12 @@ class Recording:
         position per spatial axis (a global pool): a fix must keep it global (``fix/interface.py``)."""
         if not isinstance(result, torch.Tensor) or result.dim() != self.ndim + 2 or any(n != 1 for n in result.shape[2:]):
             return False
-        source = next(iter(_argument_tensors(*arguments)), None)
+        source = next(iter(argument_tensors(*arguments)), None)
         return source is not None and source.dim() == result.dim() and max(source.shape[2:]) > 1
 
     def graph(self, outputs, method: str) -> LayerGraph:
         return LayerGraph(self.nodes, self.ndim, output_shapes(outputs), method, tuple(sorted(self.global_ops.items())),
                           self.input_shape, self.flops)
-
-
-def _argument_tensors(args, kwargs) -> list[torch.Tensor]:
-    """The tensors among a call's arguments, in order; a pytree walk only for containers
-    (walking ``(args, kwargs)`` whole cost 14 % of capturing pytorchcv's models)."""
-    found = []
-    for value in (*args, *kwargs.values()) if kwargs else args:
-        if isinstance(value, torch.Tensor):
-            found.append(value)
-        elif type(value) not in PLAIN_ARGUMENTS:
-            found += tensors(value)
-    return found
 
 
 class _Recorder(fx.Interpreter):

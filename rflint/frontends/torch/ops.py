@@ -137,27 +137,27 @@ class Layouts:
             self.known.pop(id(tensor), None)
 
 
-_SCALARS = frozenset({int, float, bool, str, type(None)})
+PLAIN_ARGUMENTS = frozenset({int, float, bool, str, type(None)})
 
 
 def tensors_in(*values) -> list[torch.Tensor]:
     if len(values) == 1 and isinstance(values[0], torch.Tensor):
         return [values[0]]  # nearly every call: no tree walk
-    flat = _flat_call(values)
-    if flat is not None:
-        return [v for v in flat if isinstance(v, torch.Tensor)]
+    if len(values) == 2 and type(values[0]) is tuple and type(values[1]) is dict:
+        return argument_tensors(*values)  # a call's (args, kwargs)
     return [v for v in tree_leaves(values) if isinstance(v, torch.Tensor)]
 
 
-def _flat_call(values) -> list | None:
-    """The leaves of ``(args, kwargs)`` when each argument is a tensor or a scalar (most
-    calls), in pytree's order; None for anything the pytree walk must take apart."""
-    if len(values) != 2 or type(values[0]) is not tuple or type(values[1]) is not dict:
-        return None
-    flat = [*values[0], *values[1].values()]
-    if all(isinstance(v, torch.Tensor) or type(v) in _SCALARS for v in flat):
-        return flat
-    return None
+def argument_tensors(args, kwargs) -> list[torch.Tensor]:
+    """The tensors among a call's arguments, in pytree's order; a pytree walk only for
+    containers (walking ``(args, kwargs)`` whole cost 14 % of capturing pytorchcv's models)."""
+    found = []
+    for value in (*args, *kwargs.values()) if kwargs else args:
+        if isinstance(value, torch.Tensor):
+            found.append(value)
+        elif type(value) not in PLAIN_ARGUMENTS:
+            found += [v for v in tree_leaves(value) if isinstance(v, torch.Tensor)]
+    return found
 
 
 def op_name(target) -> str:
